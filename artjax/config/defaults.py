@@ -1,0 +1,126 @@
+"""The one config schema every experiment shares.
+
+`defaults()` returns a LOCKED ConfigDict holding every key artjax reads, with its default value
+and therefore its type. Experiment files start from it and assign fields, so a misspelt key in an
+experiment or on the command line fails at once instead of being ignored. Add new keys here, with
+a comment, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def defaults() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "painters"  # painters | folder | csv | wikiart | tfds | arrays
+    c.data.root = ""  # image root of the file-based sources
+    c.data.val_root = ""  # separate validation folder (folder source)
+    c.data.csv = ""  # csv source: manifest path (relative paths resolve against root)
+    c.data.val_csv = ""
+    c.data.path_column = "img_path"
+    c.data.label_column = "artist"
+    c.data.class_file = ""  # wikiart: class-list file
+    c.data.train_split = ""  # wikiart: split files of `path,label_index` lines
+    c.data.val_split = ""
+    c.data.tfds_name = ""
+    c.data.tfds_dir = ""
+    c.data.arrays = ""  # arrays: .npz with x_train, y_train, x_test, y_test
+    c.data.val_fraction = 0.2  # stratified split when the source has no validation set
+    c.data.split_seed = 0  # seed of that split (independent of the training seed)
+    c.data.tfds_train_split = "train"
+    c.data.tfds_val_split = ""  # '' = stratified hold-out of the train split; 'test' for cifar10
+    c.data.image_size = 64  # side of the square images the model sees
+    c.data.augment = "flip"  # augmentation preset of the training split
+    c.data.workers = 0  # grain worker processes for decoding + augmentation (0 = in process)
+    c.data.strict = False  # unreadable images: False = skip and report, True = stop
+    c.data.max_pixels = 178_956_970  # decompression-bomb guard (Pillow's hard limit)
+    c.data.decode_short_side = 0  # > 0: decode JPEGs at reduced size, short side >= this (fast)
+    # The built-in synthetic painters (data.source = 'painters').
+    c.data.painters = ml_collections.ConfigDict()
+    c.data.painters.seed = 0
+    c.data.painters.num_artists = 6
+    c.data.painters.num_train = 1200
+    c.data.painters.num_val = 300
+    c.data.painters.min_size = 96
+    c.data.painters.max_size = 160
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "resnet_mini"
+    c.model.num_classes = 0  # 0 = the number of classes the data has
+    c.model.weights = ""  # artjax weight directory (see `python -m artjax.weights convert`)
+    c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (parameters stay float32)
+    c.model.head = ml_collections.ConfigDict()
+    c.model.head.kind = "linear"  # linear | mlp | logits | dense | vgg_classifier
+    c.model.head.layers = 1  # mlp: number of FC layers (hidden widths halve)
+    c.model.head.dropout = 0.0
+    c.model.head.units = 256  # dense: hidden width
+
+    c.train = ml_collections.ConfigDict()
+    c.train.epochs = 10
+    c.train.batch_size = 32  # global batch, split over every device of every process
+    c.train.freeze = ()  # stage names ('stem', 'stage1', ...) or parameter-path regexes
+    c.train.frozen_bn = "pytorch"  # pytorch: frozen BN stats keep updating; keras: running stats
+    c.train.log_every_steps = 10  # host sync for the progress bar and metrics.jsonl
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"  # sgd | adam | adamw | rmsprop
+    c.optimizer.learning_rate = 0.01
+    c.optimizer.momentum = 0.0  # sgd and rmsprop (PyTorch semantics)
+    c.optimizer.nesterov = False
+    c.optimizer.weight_decay = 0.0  # L2 added to the gradient; decoupled for adamw
+    c.optimizer.b1 = 0.9  # adam / adamw betas and eps (eps outside the sqrt, as PyTorch)
+    c.optimizer.b2 = 0.999
+    c.optimizer.eps = 1e-8
+    c.optimizer.rmsprop_decay = 0.99  # PyTorch RMSprop alpha (Keras rho is 0.9, eps 1e-7)
+    c.optimizer.grad_clip_norm = 0.0  # 0 = no clipping of the global gradient norm
+    c.optimizer.head_lr_multiplier = 1.0  # lr factor for the parameters of the `head` stage
+    c.optimizer.accumulate_steps = 1  # average the gradients of k batches per update
+
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.name = "constant"  # constant | step | multistep | cosine | plateau
+    c.schedule.step_size = 10  # step: epochs between decays (PyTorch StepLR)
+    c.schedule.gamma = 0.1  # step / multistep decay factor
+    c.schedule.milestones = ()  # multistep: epochs (PyTorch MultiStepLR)
+    c.schedule.warmup_epochs = 0.0  # cosine: linear warm-up length
+    c.schedule.min_lr = 0.0  # cosine: final lr (the larger of this and final_lr_fraction * lr)
+    c.schedule.final_lr_fraction = 0.0
+    # plateau = PyTorch ReduceLROnPlateau, stepped after each evaluation on `metric`.
+    c.schedule.metric = "accuracy"  # a validation metric: accuracy | macro_f1 | loss
+    c.schedule.mode = "max"  # max for accuracy / macro_f1, min for loss
+    c.schedule.factor = 0.1
+    c.schedule.patience = 10  # evaluations without improvement before a reduction
+    c.schedule.threshold = 1e-4
+    c.schedule.threshold_mode = "rel"
+    c.schedule.cooldown = 0
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.kind = "softmax"  # softmax cross-entropy | sigmoid (two classes, one output logit)
+    c.loss.label_smoothing = 0.0
+    # Per-class weights from the training label counts: none | inverse (N / (C * n_c), sklearn's
+    # 'balanced') | inverse_sqrt | effective_number (Cui et al. 2019, with `beta`).
+    c.loss.class_weighting = "none"
+    c.loss.beta = 0.999
+
+    # Batch mixing on the device, inside the train step.
+    c.mix = ml_collections.ConfigDict()
+    c.mix.prob = 0.0  # probability that a batch is mixed
+    c.mix.cutmix_alpha = 0.0  # > 0 enables CutMix with lambda ~ Beta(alpha, alpha)
+    c.mix.mixup_alpha = 0.0  # > 0 enables MixUp
+    c.mix.switch_prob = 0.5  # with both enabled: probability of CutMix
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every_epochs = 1
+    c.eval.batch_size = 0  # 0 = train.batch_size
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.keep = 2  # latest checkpoints kept
+    c.checkpoint.keep_best = 1  # best checkpoints kept, by checkpoint.best_metric
+    c.checkpoint.best_metric = "accuracy"  # a validation metric name: accuracy | macro_f1 | loss
+    c.checkpoint.every_steps = 0  # also save inside an epoch every N steps (0 = epoch ends only)
+
+    c.lock()
+    return c

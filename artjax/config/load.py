@@ -1,0 +1,31 @@
+"""Loading an experiment file (`path.py[:variant]`) and checking override keys against it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import ml_collections
+
+from artjax.config.validate import ConfigError, flat_keys, suggestion
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """Returns `get_config(variant)` of the experiment file named by `spec` = 'file.py[:variant]'."""
+    path, _, variant = spec.partition(":")
+    if not os.path.isfile(path):
+        raise ConfigError("config", f"no experiment file '{path}'")
+    module_spec = importlib.util.spec_from_file_location(f"artjax_experiment_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError("config", f"'{path}' defines no get_config(arg=None)")
+    return module.get_config(variant or None)
+
+
+def check_key(config: ml_collections.ConfigDict, key: str) -> None:
+    """Raises ConfigError with a suggestion when `key` (dotted) is not in `config`."""
+    keys = list(flat_keys(config))
+    if key not in keys:
+        raise ConfigError(key, f"unknown config key '{key}'{suggestion(key, keys)}")
+

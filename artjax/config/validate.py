@@ -1,0 +1,102 @@
+"""Config checks that run before any work: each failure names the key it is about."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A config problem, reported to the user as one line naming `key`."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"config key '{key}': {message}")
+        self.key = key
+
+
+def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[str]:
+    """Every leaf key of `config` as a dotted path."""
+    for name, value in config.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from flat_keys(value, path + ".")
+        else:
+            yield path
+
+
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest known name, or ''."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not close and "." in name:  # a typo in the last component: compare within the section
+        section, leaf = name.rsplit(".", 1)
+        leaves = [k[len(section) + 1:] for k in known if k.startswith(section + ".")]
+        close = [f"{section}.{c}" for c in difflib.get_close_matches(leaf, leaves, n=1)]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_CHOICES = {
+    "data.source": ("painters", "folder", "csv", "wikiart", "tfds", "arrays"),
+    "model.dtype": ("float32", "bfloat16"),
+    "train.frozen_bn": ("pytorch", "keras"),
+    "optimizer.name": ("sgd", "adam", "adamw", "rmsprop"),
+    "schedule.name": ("constant", "step", "multistep", "cosine", "plateau"),
+    "checkpoint.best_metric": ("accuracy", "macro_f1", "loss"),
+    "schedule.metric": ("accuracy", "macro_f1", "loss"),
+    "schedule.mode": ("min", "max"),
+    "schedule.threshold_mode": ("rel", "abs"),
+    "loss.kind": ("softmax", "sigmoid"),
+    "loss.class_weighting": ("none", "inverse", "inverse_sqrt", "effective_number"),
+}
+_POSITIVE = ("data.image_size", "train.epochs", "train.batch_size", "eval.every_epochs",
+             "train.log_every_steps", "checkpoint.keep", "checkpoint.keep_best", "optimizer.accumulate_steps")
+_NON_NEGATIVE = ("optimizer.learning_rate", "optimizer.weight_decay", "data.workers",
+                 "checkpoint.every_steps", "eval.batch_size", "model.num_classes", "optimizer.grad_clip_norm",
+                 "mix.cutmix_alpha", "mix.mixup_alpha", "loss.label_smoothing")
+_PROBABILITIES = ("mix.prob", "mix.switch_prob", "data.val_fraction")
+_REQUIRED_BY_SOURCE = {
+    "folder": ("data.root",),
+    "csv": ("data.csv",),
+    "wikiart": ("data.root", "data.class_file", "data.train_split"),
+    "tfds": ("data.tfds_name",),
+    "arrays": ("data.arrays",),
+}
+
+
+def _get(config: ml_collections.ConfigDict, key: str):
+    value = config
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ConfigError for the first bad value; the schema itself guards names and types."""
+    for key, choices in _CHOICES.items():
+        if _get(config, key) not in choices:
+            raise ConfigError(key, f"{_get(config, key)!r} is not one of {', '.join(choices)}")
+    for key in _POSITIVE:
+        if _get(config, key) <= 0:
+            raise ConfigError(key, f"must be > 0, got {_get(config, key)}")
+    for key in _NON_NEGATIVE:
+        if _get(config, key) < 0:
+            raise ConfigError(key, f"must be >= 0, got {_get(config, key)}")
+    for key in _REQUIRED_BY_SOURCE.get(config.data.source, ()):
+        if not _get(config, key):
+            raise ConfigError(key, f"required when data.source is '{config.data.source}'")
+    for key in _PROBABILITIES:
+        if not 0 <= _get(config, key) <= 1:
+            raise ConfigError(key, f"must be in [0, 1], got {_get(config, key)}")
+    if config.mix.prob > 0 and not (config.mix.cutmix_alpha or config.mix.mixup_alpha):
+        raise ConfigError("mix.prob", "is > 0 but neither mix.cutmix_alpha nor mix.mixup_alpha is set")
+    from artjax import models  # the registry is the truth about model names
+    from artjax.data.augment import PRESETS
+
+    if config.data.augment not in PRESETS:
+        raise ConfigError("data.augment", f"{config.data.augment!r} is not one of {', '.join(PRESETS)}")
+
+    if config.model.name not in models.list_models():
+        name = config.model.name
+        raise ConfigError("model.name", f"unknown model '{name}'{suggestion(name, models.list_models())}")

@@ -1,0 +1,27 @@
+"""Opening the train and validation sources a data config names (the built-in synthetic
+painters included)."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from artjax.data.decode import DecodeError
+from artjax.data.painters import PaintersSource
+from artjax.data.sources import Source, make_source, register_source
+
+# Exceptions of Source.read that mean "this image is unreadable", not "artjax has a bug".
+READ_ERRORS: tuple[type[Exception], ...] = (DecodeError,)
+
+
+def _painters(data: ml_collections.ConfigDict, split: str) -> PaintersSource:
+    p = data.painters
+    return PaintersSource(split=split, num_examples=p.num_train if split == "train" else p.num_val,
+                          num_artists=p.num_artists, seed=p.seed, min_size=p.min_size, max_size=p.max_size)
+
+
+register_source("painters", _painters)
+
+
+def open_sources(data: ml_collections.ConfigDict) -> tuple[Source, Source]:
+    """(train, validation) sources for `data.source`; both share the training side's classes."""
+    return make_source(data, "train"), make_source(data, "val")

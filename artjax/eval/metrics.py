@@ -1,0 +1,92 @@
+"""Classification metrics accumulated on the device, summarised on the host.
+
+The eval step carries a dict of count arrays through the evaluation set (`update_counts` is
+jittable and ignores rows whose mask is 0, the padding of a last partial batch); `summarize`
+turns the totals into scikit-learn's numbers. Zero division gives 0 (sklearn zero_division=0,
+which is also what its default 'warn' returns). Macro F1 and balanced accuracy average over the
+classes that occur, as sklearn does without a `labels` argument: macro F1 over classes present
+in the labels or the predictions, balanced accuracy over classes present in the labels.
+Single-logit (B, 1) outputs are read as a sigmoid two-class model: logit > 0 predicts class 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Counts = dict[str, jax.Array]
+
+
+def init_counts(num_classes: int, k_values: Sequence[int] = (1, 5)) -> Counts:
+    """Zero counts: confusion matrix (rows = true class), top-k hits per k, loss sum, examples."""
+    counts = {"confusion": jnp.zeros((num_classes, num_classes), jnp.int32),
+              "loss_sum": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.int32)}
+    for k in k_values:
+        counts[f"top{int(k)}"] = jnp.zeros((), jnp.int32)
+    return counts
+
+
+def update_counts(counts: Counts, logits: jax.Array, labels: jax.Array, mask: jax.Array) -> Counts:
+    """Adds a batch of (B, C) logits and (B,) int labels; rows with mask 0 count nothing."""
+    logits = logits.astype(jnp.float32)
+    if logits.shape[-1] == 1:  # sigmoid: softmax over [0, z] gives sigmoid(z) for class 1
+        logits = jnp.concatenate([jnp.zeros_like(logits), logits], axis=-1)
+    num_classes = counts["confusion"].shape[0]
+    if logits.shape[-1] != num_classes:
+        raise ValueError(f"logits have {logits.shape[-1]} classes but the counts were made for {num_classes}")
+    valid = mask.astype(bool)
+    labels = jnp.where(valid, labels, 0)  # padding rows may carry any label
+    weight = valid.astype(jnp.int32)
+    predictions = jnp.argmax(logits, axis=-1)
+    # Integer scatter-add into the flattened confusion matrix: exact for any number of examples.
+    cells = jax.ops.segment_sum(weight, labels * num_classes + predictions, num_segments=num_classes ** 2)
+    true_logit = jnp.take_along_axis(logits, labels[:, None], axis=-1)
+    # Rank of the true class = classes with a strictly higher logit (ties count in its favour).
+    rank = jnp.sum(logits > true_logit, axis=-1)
+    nll = jax.nn.logsumexp(logits, axis=-1) - true_logit[:, 0]
+    new = {"confusion": counts["confusion"] + cells.reshape(num_classes, num_classes),
+           "loss_sum": counts["loss_sum"] + jnp.sum(jnp.where(valid, nll, 0.0)),
+           "count": counts["count"] + jnp.sum(weight)}
+    for key in counts:
+        if key.startswith("top"):
+            new[key] = counts[key] + jnp.sum(weight * (rank < int(key[3:])))
+    return new
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.zeros(np.shape(numerator)), where=denominator > 0)
+
+
+def summarize(counts: dict[str, Any], class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Host-side metrics from accumulated counts (plain Python numbers and lists, JSON-able)."""
+    confusion = np.asarray(counts["confusion"], np.int64)
+    total = int(counts["count"])
+    tp = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    precision = _divide(tp, predicted)
+    recall = _divide(tp, support)
+    f1 = _divide(2 * tp, support + predicted)  # = 2PR / (P + R), and 0 where undefined
+    occurring = (support + predicted) > 0
+    result: dict[str, Any] = {
+        "count": total,
+        "loss": float(_divide(np.float64(counts["loss_sum"]), np.float64(total))),
+        "accuracy": float(_divide(tp.sum(), np.float64(total))),
+        "macro_f1": float(f1[occurring].mean()) if occurring.any() else 0.0,
+        "weighted_f1": float(_divide(np.sum(f1 * support), np.float64(support.sum()))),
+        "balanced_accuracy": float(recall[support > 0].mean()) if (support > 0).any() else 0.0,
+    }
+    for key in sorted((k for k in counts if k.startswith("top")), key=lambda k: int(k[3:])):
+        result[f"{key}_accuracy"] = float(_divide(np.float64(counts[key]), np.float64(total)))
+    result["per_class"] = {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+                           "support": support.tolist()}
+    if class_names is not None:
+        if len(class_names) != confusion.shape[0]:
+            raise ValueError(f"{len(class_names)} class names for {confusion.shape[0]} classes")
+        result["per_class"]["name"] = list(class_names)
+    result["confusion_matrix"] = confusion.tolist()
+    return result

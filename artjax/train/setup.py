@@ -1,0 +1,68 @@
+"""Building a run's model, optimiser and schedule from its config: shared by training,
+evaluation and prediction, so a checkpoint always restores into the structure that wrote it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from artjax import models
+from artjax.train import freeze, optim, schedules
+
+
+@dataclasses.dataclass
+class Built:
+    model: models.Backbone
+    optimizer: nnx.Optimizer
+    trainable: freeze.Trainable
+    schedule: optax.Schedule
+    plateau: schedules.Plateau | None
+
+
+def num_outputs(config: ml_collections.ConfigDict, num_classes: int) -> int:
+    """Width of the model's output: one logit for sigmoid two-class models."""
+    if config.loss.kind == "sigmoid":
+        if num_classes != 2:
+            raise ValueError(f"loss.kind 'sigmoid' needs two classes, the data has {num_classes}")
+        return 1
+    return num_classes
+
+
+def head_options(head: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The head config as `models.create` takes it: only the keys its kind uses."""
+    used = {"linear": ("dropout",), "mlp": ("layers", "dropout"), "logits": ("dropout",),
+            "dense": ("units", "dropout"), "vgg_classifier": ("dropout",), "alexnet_classifier": ("dropout",)}
+    if head.kind not in used:
+        raise ValueError(f"model.head.kind {head.kind!r} is not one of {', '.join(used)}")
+    return {"kind": head.kind, **{k: head[k] for k in used[head.kind]}}
+
+
+def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoch: int) -> Built:
+    """The model (with converted weights if configured), its optimiser over the trainable
+    parameters only, and the learning-rate schedule in optimiser updates."""
+    model = models.create(config.model.name, num_classes=num_outputs(config, num_classes),
+                          weights=config.model.weights or None, head=head_options(config.model.head),
+                          dtype=jnp.dtype(config.model.dtype), seed=config.seed)
+    trainable = freeze.trainable_filter(config.train.freeze, model.stage_names, model=model)
+    updates_per_epoch = max(steps_per_epoch // config.optimizer.accumulate_steps, 1)
+    base_lr = config.optimizer.learning_rate
+    schedule = schedules.make_schedule(config.schedule, base_lr=base_lr, steps_per_epoch=updates_per_epoch,
+                                       total_epochs=config.train.epochs)
+    plateau = schedules.make_plateau(config.schedule, base_lr=base_lr) if config.schedule.name == "plateau" else None
+    optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optimizer, schedule), wrt=trainable)
+    return Built(model, optimizer, trainable, schedule, plateau)
+
+
+def split_modes(built: Built, config: ml_collections.ConfigDict) -> tuple[nnx.GraphDef, nnx.GraphDef, nnx.State]:
+    """(train graph, eval graph, state): the modes live in the graph, the state is shared."""
+    built.model.eval()
+    eval_graphdef, _ = nnx.split((built.model, built.optimizer))
+    built.model.train()
+    freeze.apply_frozen_bn(built.model, config.train.freeze, config.train.frozen_bn)
+    train_graphdef, state = nnx.split((built.model, built.optimizer))
+    return train_graphdef, eval_graphdef, state

@@ -1,0 +1,205 @@
+"""The artjax weight directory: writing it and loading it into a model.
+
+Layout of a weight directory DIR:
+  DIR/artjax_weights.json  {"arch", "source", "num_classes", "head", "preprocessing", "format"}
+  DIR/state/               orbax checkpoint of a nested dict {stage: {...: array}} holding every
+                           nnx.Param and nnx.BatchStat, keyed by the model's nnx path (list
+                           indices as strings).
+
+This module knows nothing about architectures; `artjax.models.create(..., weights=DIR)` calls
+`build_loaded`, and the converter (convert.py) calls `save`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from artjax.models.base import Preprocessing
+
+FORMAT = 1
+METADATA = "artjax_weights.json"
+STATE = "state"
+
+log = logging.getLogger(__name__)
+
+
+def model_arrays(model: nnx.Module) -> dict[str, Any]:
+    """{'stage1/0/conv/kernel': array, ...} for every Param and BatchStat of `model` (abstract
+    shapes for a model built under nnx.eval_shape)."""
+    return {_path_str(p): v.get_value()
+            for p, v in nnx.to_flat_state(nnx.state(model, (nnx.Param, nnx.BatchStat)))}
+
+
+def save(arrays: Mapping[str, np.ndarray], directory: str, *, arch: str, source: str,
+         num_classes: int, head: Mapping[str, Any], preprocessing: Preprocessing) -> None:
+    """Writes `arrays` (flat '/'-joined nnx paths -> arrays) and metadata to `directory`."""
+    directory = os.path.abspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    if os.path.exists(os.path.join(directory, STATE)):
+        raise FileExistsError(f"{directory} already holds artjax weights; choose a new directory")
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(os.path.join(directory, STATE), _unflatten(arrays))
+    meta = {"format": FORMAT, "arch": arch, "source": source, "num_classes": int(num_classes),
+            "head": dict(head), "preprocessing": preprocessing.to_dict()}
+    with open(os.path.join(directory, METADATA), "w") as f:
+        json.dump(meta, f, indent=2)
+
+
+def read_metadata(directory: str) -> dict[str, Any]:
+    """The artjax_weights.json of a weight directory (FileNotFoundError / ValueError if bad)."""
+    path = os.path.join(directory, METADATA)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{directory} is not an artjax weight directory (no {METADATA}); "
+                                "create one with `python -m artjax.weights convert`")
+    with open(path) as f:
+        try:
+            meta = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: unsupported weight format {meta.get('format')!r} "
+                         f"(this artjax reads format {FORMAT})")
+    return meta
+
+
+def read_arrays(directory: str) -> dict[str, np.ndarray]:
+    """The stored arrays of a weight directory, flat by nnx path."""
+    path = os.path.join(os.path.abspath(directory), STATE)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{directory} has no {STATE}/ checkpoint: an incomplete artjax "
+                                "weight directory")
+    with ocp.StandardCheckpointer() as ckpt:
+        return _flatten(ckpt.restore(path))
+
+
+def load_into(model: nnx.Module, directory: str, *, arch: str | None = None) -> None:
+    """Loads a weight directory into `model` in place and sets `model.preprocessing`.
+
+    Every non-head array must match the model's (one ValueError lists missing, unexpected and
+    mis-shaped paths). The head is loaded when it has the same paths and shapes; when the model
+    has a 'logits' head whose `imagenet` part matches the stored head, the stored head goes
+    there; otherwise the model keeps its fresh head and the log says so.
+    """
+    arrays, meta = _plan(model, directory, arch)
+    state = nnx.state(model, (nnx.Param, nnx.BatchStat))
+    for path, var in nnx.to_flat_state(state):
+        key = _path_str(path)
+        if key in arrays:
+            var.set_value(jnp.asarray(arrays[key], var.get_value().dtype))
+    model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+
+
+def build_loaded(build: Callable[[], nnx.Module], directory: str, *,
+                 arch: str | None = None) -> nnx.Module:
+    """`build()` with the weights of `directory` loaded, as `load_into` would, but computing
+    only the initial values the weights do not replace: the construction runs under jax.jit
+    and XLA drops the unused random initialisers (seconds for VGG's 100M-weight classifier)."""
+    abstract = nnx.eval_shape(build)
+    arrays, meta = _plan(abstract, directory, arch)
+
+    def fresh():
+        return {key: v for key, v in ((_path_str(p), v)
+                                      for p, v in nnx.to_flat_state(nnx.state(build())))
+                if key not in arrays}
+
+    graphdef, state = nnx.split(abstract)
+    initial = jax.jit(fresh)()
+    leaves = []
+    for path, var in nnx.to_flat_state(state):
+        key = _path_str(path)
+        leaves.append((path, var.replace(jnp.asarray(arrays[key], var.dtype))
+                       if key in arrays else initial[key]))
+    model = nnx.merge(graphdef, nnx.from_flat_state(leaves))
+    model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    return model
+
+
+def _plan(model: nnx.Module, directory: str,
+          arch: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Which stored arrays go where in `model` (flat path -> array), and the metadata."""
+    meta = read_metadata(directory)
+    if arch is not None and meta["arch"] != arch:
+        raise ValueError(f"{directory} holds weights for {meta['arch']!r}, not {arch!r}")
+    stored = read_arrays(directory)
+    target = model_arrays(model)
+
+    body_t = {k: v for k, v in target.items() if not k.startswith("head/")}
+    body_s = {k: v for k, v in stored.items() if not k.startswith("head/")}
+    check_match(body_s, body_t, what=f"weights in {directory}")
+    loaded = dict(body_s)
+
+    head_s = {k: v for k, v in stored.items() if k.startswith("head/")}
+    head_t = {k: v for k, v in target.items() if k.startswith("head/")}
+    as_imagenet = {"head/imagenet/" + k[len("head/"):]: v for k, v in head_s.items()}
+    if _same_shapes(head_s, head_t):
+        loaded.update(head_s)
+    elif _same_shapes(as_imagenet, {k: v for k, v in head_t.items() if k in as_imagenet}):
+        loaded.update(as_imagenet)
+        log.info("Loaded the stored %d-class head of %s into head/imagenet; the layers above it "
+                 "are freshly initialised for %d classes.", meta["num_classes"], meta["arch"],
+                 model.num_classes)
+    else:
+        log.warning("Head re-initialised: the weights in %s have a %d-class %r head, the model "
+                    "a %d-class %r head; all other layers are loaded.", directory,
+                    meta["num_classes"], meta["head"].get("kind"), model.num_classes,
+                    model.head_spec.get("kind"))
+    return loaded, meta
+
+
+def check_match(found: Mapping[str, Any], expected: Mapping[str, Any], *, what: str) -> None:
+    """Raises ONE ValueError listing missing, unexpected and mis-shaped paths of `found`."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    misshaped = [f"{k} {tuple(np.shape(found[k]))} != {tuple(np.shape(expected[k]))}"
+                 for k in sorted(set(found) & set(expected))
+                 if tuple(np.shape(found[k])) != tuple(np.shape(expected[k]))]
+    if missing or unexpected or misshaped:
+        raise ValueError(f"{what} do not fit the model: " + "; ".join(
+            f"{label} ({len(items)}): {short_list(items)}"
+            for label, items in [("missing", missing), ("unexpected", unexpected),
+                                 ("mis-shaped", misshaped)] if items))
+
+
+def short_list(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _same_shapes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return bool(a) and set(a) == set(b) and all(np.shape(a[k]) == np.shape(b[k]) for k in a)
+
+
+def _flatten(tree: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, path + "/"))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split("/")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = np.asarray(value)
+    return tree
+
+
+def _path_str(path: tuple[Any, ...]) -> str:
+    return "/".join(str(k) for k in path)

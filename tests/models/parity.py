@@ -1,0 +1,110 @@
+"""Shared helpers for torch-parity tests: convert a torch model through the CLI, compare outputs.
+
+Import torch only from tests (it is an optional dependency of artjax).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from flax import nnx
+
+from artjax import models
+from artjax.weights import keymaps, store
+from artjax.weights.__main__ import main as weights_cli
+from artjax.weights.convert import map_state_dict
+
+ATOL = RTOL = 1e-4
+
+
+def calibrate_batchnorm(module: torch.nn.Module, x: torch.Tensor) -> None:
+    """Random BN affine parameters, and running statistics measured on `x` (as a trained
+    network's are), so eval-mode activations stay O(1) in deep random networks instead of
+    growing to where float32 rounding alone exceeds the 1e-4 tolerance."""
+    g = torch.Generator().manual_seed(1)
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:
+        m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+        m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration forward
+    module.train()
+    with torch.no_grad():
+        module(x)
+    for m in bns:
+        m.momentum = 0.1
+    module.eval()
+
+
+def convert_and_load(tmodel: torch.nn.Module, arch: str, tmp_path, *,
+                     source: str = "torchvision") -> models.Backbone:
+    """torch state dict -> .pth -> `python -m artjax.weights convert` -> `create(weights=...)`."""
+    pth = tmp_path / f"{arch}.pth"
+    torch.save(tmodel.state_dict(), pth)
+    out = tmp_path / f"{arch}_artjax"
+    assert weights_cli(["convert", "--arch", arch, "--source", source, "--input", str(pth),
+                        "--output", str(out)]) == 0
+    num_classes = next(m for m in reversed(list(tmodel.modules()))
+                       if isinstance(m, torch.nn.Linear)).out_features
+    return models.create(arch, num_classes=num_classes, weights=str(out))
+
+
+def nhwc(x: torch.Tensor) -> jax.Array:
+    return jnp.asarray(x.permute(0, 2, 3, 1).numpy())
+
+
+def assert_close(actual, expected, what: str) -> None:
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=ATOL, rtol=RTOL,
+                               err_msg=what)
+
+
+def assert_eval_parity(tmodel: torch.nn.Module, model: models.Backbone, x: torch.Tensor,
+                       torch_pooled) -> None:
+    """Eval-mode logits and pooled features equal torch's; `torch_pooled(tmodel, x)` gives the
+    reference pooled features."""
+    tmodel.eval()
+    model.eval()
+    with torch.no_grad():
+        ref_logits = tmodel(x).numpy()
+        ref_pooled = torch_pooled(tmodel, x).numpy()
+    pooled, maps = model.forward_features(nhwc(x))
+    assert set(maps) == set(model.stage_names) - {"head"}
+    assert_close(pooled, ref_pooled, "pooled features")
+    assert_close(model(nhwc(x)), ref_logits, "logits")
+
+
+def assert_train_batchnorm_parity(tmodel: torch.nn.Module, model: models.Backbone, arch: str,
+                                  x: torch.Tensor, *, logits: bool = False) -> int:
+    """One training-mode forward in both: every updated BatchNorm running statistic matches
+    (and the logits, when `logits` and the model has no dropout). Returns how many statistics
+    arrays were compared."""
+    tmodel.train()
+    model.train()
+    with torch.no_grad():
+        ref = tmodel(x).numpy()
+    out = model(nhwc(x))
+    if logits:
+        assert_close(out, ref, "training-mode logits (batch statistics)")
+    target = store.model_arrays(model)
+    keymap = keymaps.get(models.get_spec(arch).family, arch, "torchvision")
+    expected = map_state_dict({k: v.numpy() for k, v in tmodel.state_dict().items()}, keymap,
+                              {k: tuple(v.shape) for k, v in target.items()}, what=arch)
+    stats = [k for k in target if k.endswith(("/mean", "/var"))]
+    for k in stats:
+        assert_close(target[k], expected[k], f"running statistic {k}")
+    return len(stats)
+
+
+def param_count(model: nnx.Module) -> int:
+    return sum(int(np.prod(v.shape)) for v in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def abstract_param_count(arch: str, **kwargs) -> int:
+    """Parameter count of `create(arch, **kwargs)` without allocating it."""
+    return param_count(nnx.eval_shape(lambda: models.create(arch, **kwargs)))
+
+
+def torch_param_count(tmodel: torch.nn.Module) -> int:
+    return sum(p.numel() for p in tmodel.parameters())

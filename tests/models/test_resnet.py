@@ -1,0 +1,56 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torchvision
+from flax import nnx
+
+from artjax import models
+from parity import (abstract_param_count, assert_eval_parity, assert_train_batchnorm_parity,
+                    convert_and_load, param_count, calibrate_batchnorm, torch_param_count)
+
+
+def torch_pooled(tmodel, x):
+    body = torch.nn.Sequential(*list(tmodel.children())[:-1])  # everything up to avgpool
+    return body(x).flatten(1)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50"])
+def test_converted_torchvision_resnet_matches_torch(arch, tmp_path):
+    torch.manual_seed(0)
+    tmodel = getattr(torchvision.models, arch)(num_classes=7)
+    model = convert_and_load(tmodel, arch, tmp_path)
+    assert param_count(model) == torch_param_count(tmodel)
+
+    x = torch.randn(2, 3, 64, 64)
+    assert_eval_parity(tmodel, model, x, torch_pooled)
+    _, maps = model.forward_features(jnp.zeros((1, 64, 64, 3)))
+    assert [maps[s].shape[1] for s in model.stage_names[:-1]] == [16, 16, 8, 4, 2]
+    assert assert_train_batchnorm_parity(tmodel, model, arch, x, logits=True) > 0
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+def test_parameter_count_equals_torchvision(arch):
+    expected = torch_param_count(getattr(torchvision.models, arch)(num_classes=10))
+    assert abstract_param_count(arch, num_classes=10) == expected
+
+
+def test_resnet_mini_options_and_stage_layout():
+    model = models.create("resnet_mini", num_classes=4, width=16, depths=(1, 2, 1, 1))
+    assert model.stage_names == ("stem", "stage1", "stage2", "stage3", "stage4", "head")
+    assert model.num_features == 128
+    assert len(model.stage2) == 2
+    for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        assert path[0] in model.stage_names
+    assert model(jnp.ones((2, 32, 32, 3))).shape == (2, 4)
+
+
+def test_bfloat16_computes_in_bfloat16_with_float32_params():
+    model = models.create("resnet_mini", num_classes=3, dtype="bfloat16")
+    assert {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))} == {np.dtype(np.float32)}
+    x = np.random.RandomState(0).randn(2, 32, 32, 3).astype(np.float32)
+    out = model(jnp.asarray(x))
+    assert out.dtype == jnp.bfloat16
+    ref = models.create("resnet_mini", num_classes=3)(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(out, np.float32), ref, atol=0.1, rtol=0.1)

@@ -1,0 +1,41 @@
+import jax.numpy as jnp
+import pytest
+import torch
+import torchvision
+
+from artjax import models
+from parity import (abstract_param_count, assert_eval_parity, assert_train_batchnorm_parity,
+                    calibrate_batchnorm, convert_and_load, param_count, torch_param_count)
+
+
+def torch_pooled(tmodel, x):
+    return tmodel.features(x).mean(dim=(2, 3))
+
+
+# 32 px leaves a 1x1 map that torch's adaptive pool repeats into 7x7; 48 px a 1x1 too, 80 px
+# a 2x2 map whose 7 bins overlap unevenly: both exercise torch's bin rule.
+@pytest.mark.parametrize("arch,size", [("vgg11", 80), ("vgg16", 32), ("vgg16_bn", 32)])
+def test_converted_torchvision_vgg_matches_torch(arch, size, tmp_path):
+    torch.manual_seed(0)
+    tmodel = getattr(torchvision.models, arch)(num_classes=10)
+    x = torch.randn(2, 3, size, size)
+    calibrate_batchnorm(tmodel, torch.randn(4, 3, size, size))
+    model = convert_and_load(tmodel, arch, tmp_path)
+    assert model.stage_names == ("stage1", "stage2", "stage3", "stage4", "stage5", "head")
+    assert param_count(model) == torch_param_count(tmodel)
+    assert_eval_parity(tmodel, model, x, torch_pooled)
+    if arch.endswith("_bn"):
+        assert assert_train_batchnorm_parity(tmodel, model, arch, x) == 13 * 2
+
+
+@pytest.mark.parametrize("arch", ["vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg19", "vgg19_bn"])
+def test_parameter_count_equals_torchvision(arch):
+    expected = torch_param_count(getattr(torchvision.models, arch)(num_classes=10))
+    assert abstract_param_count(arch, num_classes=10) == expected
+
+
+def test_non_default_heads_use_globally_pooled_features():
+    model = models.create("vgg11", num_classes=5, head={"kind": "linear"})
+    assert model.num_features == 512
+    assert model.head.fc.kernel.shape == (512, 5)
+    assert model(jnp.ones((1, 32, 32, 3))).shape == (1, 5)

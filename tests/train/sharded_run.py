@@ -1,0 +1,55 @@
+"""Runs 5 train steps of a small ResNet on a fixed batch sequence and saves losses + parameters.
+
+    python sharded_run.py OUT.npz DEVICES [PROCESS_ID NUM_PROCESSES PORT]
+
+Used by test_sharding.py in subprocesses, since XLA's host device count and jax.distributed
+must be set before JAX starts.
+"""
+
+import os
+import sys
+
+out, devices = sys.argv[1], int(sys.argv[2])
+os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+
+import jax  # noqa: E402
+
+if len(sys.argv) > 3:
+    process_id, num_processes, port = map(int, sys.argv[3:6])
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=num_processes, process_id=process_id)
+
+import numpy as np  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from artjax.config import defaults  # noqa: E402
+from artjax.train import mesh as mesh_lib, setup, steps  # noqa: E402
+
+BATCH, STEPS, CLASSES = 8, 5, 4
+config = defaults()
+config.model.name = "resnet_mini"
+config.optimizer.momentum = 0.9
+config.optimizer.learning_rate = 0.02
+config.mix.prob, config.mix.cutmix_alpha = 0.5, 1.0  # on-device mixing must be invariant too
+built = setup.build(config, num_classes=CLASSES, steps_per_epoch=STEPS)
+train_graphdef, _, state = setup.split_modes(built, config)
+mesh = mesh_lib.make_mesh(BATCH)
+state = mesh_lib.replicate(state, mesh)
+step = steps.make_train_step(train_graphdef, trainable=built.trainable, preprocessing=built.model.preprocessing,
+                             dtype=np.float32, num_classes=CLASSES, loss_cfg=config.loss, mix_cfg=config.mix,
+                             class_weights=None, seed=0, state_sharding=mesh_lib.replicated(mesh))
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, size=(STEPS, BATCH, 16, 16, 3), dtype=np.uint8)
+labels = rng.integers(0, CLASSES, size=(STEPS, BATCH)).astype(np.int32)
+local = BATCH // jax.process_count()
+lo = jax.process_index() * local
+losses = []
+for i in range(STEPS):
+    batch = {"image": images[i, lo:lo + local], "label": labels[i, lo:lo + local]}
+    state, metrics = step(state, mesh_lib.to_global(batch, mesh_lib.batch_sharding(mesh)))
+    losses.append(float(metrics["loss"]))
+model_state = nnx.to_flat_state(state[0])
+arrays = {"/".join(map(str, path)): np.asarray(v.get_value().addressable_shards[0].data)
+          for path, v in model_state if isinstance(v, (nnx.Param, nnx.BatchStat))}
+if jax.process_index() == 0:
+    np.savez(out, losses=np.array(losses), mesh_devices=mesh.devices.size, **arrays)
