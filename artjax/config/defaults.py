@@ -65,6 +65,7 @@ def defaults() -> ml_collections.ConfigDict:
     c.train.freeze = ()  # stage names ('stem', 'stage1', ...) or parameter-path regexes
     c.train.frozen_bn = "pytorch"  # pytorch: frozen BN stats keep updating; keras: running stats
     c.train.log_every_steps = 10  # host sync for the progress bar and metrics.jsonl
+    c.train.early_stop_patience = 0  # stop after N evaluations without a new best (0 = never)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # sgd | adam | adamw | rmsprop

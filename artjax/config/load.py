@@ -1,12 +1,15 @@
-"""Loading an experiment file (`path.py[:variant]`) and checking override keys against it."""
+"""Loading an experiment file (`path.py[:variant]`) or a run's saved config, and checking
+override keys."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 import ml_collections
 
+from artjax.config.defaults import defaults
 from artjax.config.validate import ConfigError, flat_keys, suggestion
 
 
@@ -27,5 +30,17 @@ def check_key(config: ml_collections.ConfigDict, key: str) -> None:
     """Raises ConfigError with a suggestion when `key` (dotted) is not in `config`."""
     keys = list(flat_keys(config))
     if key not in keys:
-        raise ConfigError(key, f"unknown config key '{key}'{suggestion(key, keys)}")
+        raise ConfigError(key, f"unknown key{suggestion(key, keys)}")
 
+
+
+def load_saved_config(path: str) -> ml_collections.ConfigDict:
+    """The resolved config a run saved as JSON (`DIR/config.json`), on top of today's defaults."""
+    with open(path) as f:
+        saved = json.load(f)
+    config = defaults()
+    try:
+        config.update(saved)
+    except (AttributeError, KeyError, TypeError) as error:
+        raise ConfigError("config", f"{path} does not fit this artjax version's config schema: {error}") from None
+    return config

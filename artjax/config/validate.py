@@ -54,7 +54,8 @@ _POSITIVE = ("data.image_size", "train.epochs", "train.batch_size", "eval.every_
              "train.log_every_steps", "checkpoint.keep", "checkpoint.keep_best", "optimizer.accumulate_steps")
 _NON_NEGATIVE = ("optimizer.learning_rate", "optimizer.weight_decay", "data.workers",
                  "checkpoint.every_steps", "eval.batch_size", "model.num_classes", "optimizer.grad_clip_norm",
-                 "mix.cutmix_alpha", "mix.mixup_alpha", "loss.label_smoothing")
+                 "mix.cutmix_alpha", "mix.mixup_alpha", "loss.label_smoothing",
+                 "train.early_stop_patience")
 _PROBABILITIES = ("mix.prob", "mix.switch_prob", "data.val_fraction")
 _REQUIRED_BY_SOURCE = {
     "folder": ("data.root",),

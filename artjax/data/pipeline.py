@@ -99,13 +99,16 @@ def train_batches(
     process_index: int = 0,
     process_count: int = 1,
 ) -> grain.DatasetIterator:
-    """A checkpointable iterator over one epoch of full training batches of this process.
+    """A checkpointable iterator of full training batches of this process for one epoch.
 
     The epoch's permutation is global (same on every process); each process takes every
-    `process_count`-th example of it, so processes read disjoint shards.
+    `process_count`-th example of it, so processes read disjoint shards. The shard is read
+    twice over, so that when unreadable records are skipped a process still fills the same
+    number of batches as the others (the caller takes `len(source) // global batch` of them);
+    only when more than half of a shard is unreadable does the iterator run short.
     """
     s = epoch_seed(seed, epoch)
-    order = grain.MapDataset.range(len(source)).shuffle(seed=s)[process_index::process_count]
+    order = grain.MapDataset.range(len(source)).shuffle(seed=s)[process_index::process_count].repeat(2)
     ds = _records(source, order, transform, s, options).filter(bad.keep).batch(batch_size, drop_remainder=True,
                                                                             batch_fn=_stack)
     return iter(ds)

@@ -94,7 +94,6 @@ class Backbone(nnx.Module):
     stage_names: tuple[str, ...]
     num_features: int
     num_classes: int
-    head_spec: dict[str, Any]
     preprocessing: Preprocessing = IMAGENET
 
     def forward_features(self, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -117,19 +116,25 @@ class Backbone(nnx.Module):
         Call once the stages exist: heads that flatten a feature map size themselves by
         tracing `forward_features` abstractly (no compute) at the spec's input size.
         """
-        from artjax.models import heads  # heads import this module for typing only
+        from artjax.models import heads  # lazy: heads are built from this module's models
 
-        self._default_head = dict(default)
-        spec = heads.resolve_spec(head, default=self._default_head)
+        # Static attributes must be hashable (they are part of the jit cache key): store the
+        # option dicts as sorted item tuples.
+        self._default_head = _frozen(default)
+        spec = heads.resolve_spec(head, default=default)
         map_shape = None
         if heads.needs_feature_map(spec):
             map_shape = self.feature_map_shape(spec.get("input_size") or self.preprocessing.input_size)
         self.head = heads.build(spec, num_features=self.num_features, num_classes=num_classes,
-                                map_shape=map_shape, default=self._default_head, rngs=rngs,
-                                dtype=dtype)
-        self.head_spec = spec
+                                map_shape=map_shape, default=default, rngs=rngs, dtype=dtype)
+        self._head_spec = _frozen(spec)
         self.num_classes = num_classes
         self._dtype = dtype
+
+    @property
+    def head_spec(self) -> dict[str, Any]:
+        """The resolved head options the current head was built from (see heads.py)."""
+        return dict(self._head_spec)
 
     def reset_head(self, num_classes: int, *, rngs: nnx.Rngs,
                    head: Mapping[str, Any] | None = None) -> None:
@@ -139,7 +144,7 @@ class Backbone(nnx.Module):
         """
         training = self._is_training()
         self.init_head(head if head is not None else self.head_spec, num_classes,
-                       default=self._default_head, rngs=rngs, dtype=self._dtype)
+                       default=dict(self._default_head), rngs=rngs, dtype=self._dtype)
         if training is not None:
             (self.head.train if training else self.head.eval)()
 
@@ -158,3 +163,7 @@ class Backbone(nnx.Module):
             if getattr(m, "deterministic", None) is not None:
                 return not m.deterministic
         return None
+
+
+def _frozen(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(dict(options).items()))

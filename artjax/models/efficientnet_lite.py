@@ -8,8 +8,10 @@ mean = std = 0.5, which the registered preprocessing says.
 
 Built by `efficientnet.EfficientNet` with a Lite config, so the stages are the same: conv_stem +
 bn1 = `stem`; blocks[i] = `stage{i+1}` (7 groups); conv_head + bn2 = `final`; classifier =
-`head` (Dropout + Linear). Option `drop_path_rate` (timm's name; timm's default 0, its training
-recipe 0.2) sets stochastic depth, growing linearly with the block index as in timm.
+`head` (Dropout + Linear). Regularisation defaults are timm's: no head dropout, no stochastic
+depth. timm's training recipe uses head dropout 0.2 (Lite0-1) / 0.3 (Lite2-4), i.e.
+`head={'kind': 'linear', 'dropout': 0.2}`, and option `drop_path_rate=0.2` (timm's name), the
+stochastic-depth rate reached by the last block (growing linearly with the block index).
 """
 
 from __future__ import annotations
@@ -31,17 +33,17 @@ _BASE = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
 STEM_CHANNELS = 32
 FINAL_CHANNELS = 1280
 
-# name: (width multiplier, depth multiplier, input size, crop_pct, interpolation, dropout), timm's.
+# name: (width multiplier, depth multiplier, input size, crop_pct, interpolation), timm's.
 VARIANTS = {
-    "efficientnet_lite0": (1.0, 1.0, 224, 0.875, "bicubic", 0.2),
-    "efficientnet_lite1": (1.0, 1.1, 240, 0.882, "bicubic", 0.2),
-    "efficientnet_lite2": (1.1, 1.2, 260, 0.890, "bicubic", 0.3),
-    "efficientnet_lite3": (1.2, 1.4, 300, 0.904, "bilinear", 0.3),
-    "efficientnet_lite4": (1.4, 1.8, 380, 0.920, "bilinear", 0.3),
+    "efficientnet_lite0": (1.0, 1.0, 224, 0.875, "bicubic"),
+    "efficientnet_lite1": (1.0, 1.1, 240, 0.882, "bicubic"),
+    "efficientnet_lite2": (1.1, 1.2, 260, 0.890, "bicubic"),
+    "efficientnet_lite3": (1.2, 1.4, 300, 0.904, "bilinear"),
+    "efficientnet_lite4": (1.4, 1.8, 380, 0.920, "bilinear"),
 }
 
 
-def lite_config(width: float, depth: float, dropout: float) -> Config:
+def lite_config(width: float, depth: float) -> Config:
     """The Lite variant's config; like timm, the first and last groups keep their depth."""
     stages, cin = [], STEM_CHANNELS
     for i, (e, k, s, cout, n) in enumerate(_BASE):
@@ -49,11 +51,11 @@ def lite_config(width: float, depth: float, dropout: float) -> Config:
         repeats = n if i in (0, len(_BASE) - 1) else int(math.ceil(n * depth))
         stages.append(StageConfig(False, e, k, s, cin, cout, repeats))
         cin = cout
-    return Config(tuple(stages), FINAL_CHANNELS, dropout, bn_epsilon=1e-3, act=jax.nn.relu6,
+    return Config(tuple(stages), FINAL_CHANNELS, dropout=0.0, bn_epsilon=1e-3, act=jax.nn.relu6,
                   se=False, tf_same=True)
 
 
-CONFIGS = {name: lite_config(w, d, drop) for name, (w, d, *_, drop) in VARIANTS.items()}
+CONFIGS = {name: lite_config(w, d) for name, (w, d, *_) in VARIANTS.items()}
 
 
 def _factory(cfg: Config):
@@ -65,7 +67,7 @@ def _factory(cfg: Config):
     return make
 
 
-for _name, (_, _, _size, _crop, _interp, _) in VARIANTS.items():
+for _name, (_, _, _size, _crop, _interp) in VARIANTS.items():
     register(_name, preprocessing=Preprocessing(mean=(0.5,) * 3, std=(0.5,) * 3, input_size=_size,
                                                 interpolation=_interp, crop_pct=_crop)
              )(_factory(CONFIGS[_name]))

@@ -100,6 +100,9 @@ def max_pool(x: jax.Array, kernel_size: int, stride: int, padding: int = 0,
         out = (-(-span // stride) if ceil_mode else span // stride) + 1
         if ceil_mode and (out - 1) * stride >= size + padding:
             out -= 1
+        if out < 1:  # torch raises too; an empty map would only surface later as NaN
+            raise ValueError(f"max_pool: a {size}-pixel map is smaller than its {kernel_size}-"
+                             "pixel window; the input image is too small for this model")
         # Right padding just long enough for `out` windows (never negative: floor mode may
         # leave trailing pixels unused, which reduce_window's own floor division handles).
         pads.append((padding, max(0, (out - 1) * stride + kernel_size - size - padding)))

@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from artjax.data import catalog, pipeline
+from artjax.data import catalog, pipeline, scan
 from artjax.data.augment import make_transform
 from artjax.eval import metrics
 from artjax.train import freeze, losses, mesh as mesh_lib, optim, setup, steps
@@ -66,6 +66,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     num_classes = config.model.num_classes or len(class_names)
     if num_classes != len(class_names):
         raise ValueError(f"model.num_classes is {num_classes} but the data has {len(class_names)} classes")
+    if config.data.strict:  # the whole list before any training, rather than a stop mid-epoch
+        unreadable = [reason for source in (train_source, val_source) for _, reason in scan.scan_source(source, threads=4).bad]
+        if unreadable:
+            raise pipeline.UnreadableImages(f"{len(unreadable)} unreadable image(s) and data.strict=True:\n  "
+                                            + "\n  ".join(unreadable))
     bad = pipeline.BadRecords(strict=config.data.strict)
     options = pipeline.PipelineOptions(workers=config.data.workers, errors=catalog.READ_ERRORS)
     train_transform = make_transform(config.data.augment, image_size=config.data.image_size, train=True)
@@ -99,7 +104,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
 
     # --- Resume -----------------------------------------------------------------------------------
     log = MetricsLog(workdir, enabled=is_main)
-    meta = {"epoch": 0, "iterator": None, "best": None, "last_eval": None, "class_names": class_names,
+    meta = {"epoch": 0, "iterator": None, "best": None, "last_eval": None, "stale_evals": 0, "class_names": class_names,
             "preprocessing": preprocessing.to_dict(), "trainable_params": trainable_params,
             "total_params": total_params, "plateau": plateau.state_dict() if plateau else None}
     if resumed_from is not None:
@@ -159,6 +164,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
             if last_of_epoch:
                 break
         bar.close()
+        if step != (epoch + 1) * steps_per_epoch:
+            raise pipeline.UnreadableImages(f"epoch {epoch + 1} ran out of readable training images after "
+                                            f"{len(bad.reasons)} unreadable ones; run `python -m artjax.data` "
+                                            "on this config to list them")
         meta = {**meta, "epoch": epoch + 1, "iterator": None}
         evaluated = (epoch + 1) % config.eval.every_epochs == 0 or epoch + 1 == config.train.epochs
         if evaluated:
@@ -167,11 +176,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
             log.write("val", step, {"epoch": epoch + 1, **result})
             if meta["best"] is None or _better(result, meta["best"]["metrics"], config.checkpoint.best_metric):
                 meta["best"] = {"step": step, "epoch": epoch + 1, "metrics": result}
+                meta["stale_evals"] = 0
+            else:
+                meta["stale_evals"] += 1
             if plateau:
                 state = optim.set_lr_scale(state, plateau.step(result[config.schedule.metric]))
                 meta["plateau"] = plateau.state_dict()
             say(f"epoch {epoch + 1}/{config.train.epochs}: {_format_metrics(result)}")
+        patience = config.train.early_stop_patience
+        if patience and meta["stale_evals"] >= patience:
+            meta["epoch"] = config.train.epochs  # a later run on this workdir reports it as finished
+            say(f"early stop: no better {config.checkpoint.best_metric} in {patience} evaluations")
         checkpoints.save(step, state, meta, metrics=_scalars(meta["last_eval"]) if evaluated else None)
+        if meta["epoch"] >= config.train.epochs:
+            break
 
     if bad.reasons:
         say(f"skipped {len(bad.reasons)} unreadable image(s) (listed in the log above)")

@@ -41,14 +41,15 @@ def load_converted(tmodel: torch.nn.Module, arch: str, tmp_path, *, num_classes:
     out = tmp_path / f"{arch}_artjax"
     assert weights_cli(["convert", "--arch", arch, "--source", source, "--input", str(pth),
                         "--output", str(out)]) == 0
-    model = _zeros_like(nnx.eval_shape(lambda: models.create(arch, num_classes=num_classes,
+    model = zeros_like(nnx.eval_shape(lambda: models.create(arch, num_classes=num_classes,
                                                              **options)))
     store.load_into(model, str(out), arch=arch)
     model.eval()
     return model
 
 
-def _zeros_like(abstract: nnx.Module) -> nnx.Module:
+def zeros_like(abstract: nnx.Module) -> nnx.Module:
+    """A concrete copy of an `nnx.eval_shape` model: zero arrays, RNG streams keyed by 0."""
     def concrete(leaf: jax.ShapeDtypeStruct):
         if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             assert leaf.shape == (), leaf  # nnx RNG streams hold one scalar key each

@@ -1,6 +1,8 @@
+import jax.numpy as jnp
 import pytest
 import torch
 import torchvision
+from flax import nnx
 from torch import nn
 
 from artjax import models
@@ -54,3 +56,9 @@ def test_batch_norm_option_adds_one_batchnorm_per_conv():
     with_bn = abstract_param_count("alexnet", num_classes=10, batch_norm=True)
     assert with_bn - plain == 2 * (64 + 192 + 384 + 256 + 256)
     assert models.create("alexnet", num_classes=2, batch_norm=True).stage1.bn is not None
+
+
+def test_too_small_input_fails_clearly_instead_of_returning_nan():
+    model = nnx.eval_shape(lambda: models.create("alexnet_bn", num_classes=3))
+    with pytest.raises(ValueError, match="too small"):
+        nnx.eval_shape(lambda m: m(jnp.ones((1, 64, 64, 3))), model)

@@ -1,8 +1,7 @@
 """EfficientNet B0-B7: parity with torchvision, stage layout, stochastic depth.
 
-Shared with test_efficientnet_v2.py (V2 S/M/L, kept apart so each file stays under ~90 s):
-`check_*` helpers. B5-B7 are checked by structure only (parameter count, BatchNorm settings,
-drop rates); their forward graph is B0's with more blocks.
+B5-B7 are checked by structure only (parameter count, BatchNorm settings, drop rates); their
+forward graph is B0's with more blocks. V2 is in test_efficientnet_v2.py (each file < ~90 s).
 """
 
 import jax.numpy as jnp
@@ -10,62 +9,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
+pytest.importorskip("torch")
+pytest.importorskip("torchvision")
 
 from artjax import models  # noqa: E402
 from artjax.models.efficientnet import DropPath  # noqa: E402
-from jit_parity import assert_parity, calibrate_with_floor, load_converted  # noqa: E402
-from parity import abstract_param_count, torch_param_count  # noqa: E402
-
-
-
-def meta_torch(arch, **kwargs):
-    with torch.device("meta"):  # structure only: no initialisation cost
-        return getattr(torchvision.models, arch)(**kwargs)
-
-
-def check_parameter_count(arch):
-    assert abstract_param_count(arch, num_classes=10) == torch_param_count(
-        meta_torch(arch, num_classes=10))
-
-
-def check_converted_model_matches_torch(arch, tmp_path):
-    torch.manual_seed(0)
-    # Stochastic depth off in both, so the train-mode forward is deterministic.
-    tmodel = getattr(torchvision.models, arch)(num_classes=7, stochastic_depth_prob=0.0)
-    calibrate_with_floor(tmodel, torch.randn(4, 3, 64, 64))
-    model = load_converted(tmodel, arch, tmp_path, num_classes=7, stochastic_depth_prob=0.0)
-    assert assert_parity(tmodel, model, arch, torch.randn(2, 3, 64, 64),
-                         classifier="classifier.1") > 0
-
-
-def check_stage_layout(arch, groups):
-    model = nnx.eval_shape(lambda: models.create(arch))
-    stages = tuple(f"stage{i}" for i in range(1, groups + 1))
-    assert model.stage_names == ("stem", *stages, "final", "head")
-    tmodel = meta_torch(arch)
-    assert [len(getattr(model, s)) for s in stages] == [len(tmodel.features[i])
-                                                        for i in range(1, groups + 1)]
-    assert model.num_features == tmodel.classifier[1].in_features
-    assert {path[0] for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))} == set(
-        model.stage_names)
-
-
-def check_batchnorm_settings_and_drop_rates(arch):
-    model = nnx.eval_shape(lambda: models.create(arch))
-    tmodel = meta_torch(arch)
-    bns = [m for _, m in nnx.iter_modules(model) if hasattr(m, "use_running_average")]
-    tbns = [m for m in tmodel.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    # Flax momentum m is torch's 1 - m.
-    assert sorted((b.epsilon, round(1 - b.momentum, 6)) for b in bns) == sorted(
-        (t.eps, t.momentum) for t in tbns)
-    stages = model.stage_names[1:-2]
-    rates = [block.drop_path.rate for s in stages for block in getattr(model, s)]
-    trates = [block.stochastic_depth.p for i in range(1, len(stages) + 1)
-              for block in tmodel.features[i]]
-    np.testing.assert_allclose(rates, trates, rtol=1e-12)
-    assert model.head.dropout.rate == tmodel.classifier[0].p
+from efficientnet_checks import (check_batchnorm_settings_and_drop_rates,  # noqa: E402
+                                 check_converted_model_matches_torch, check_parameter_count,
+                                 check_stage_layout)
 
 
 @pytest.mark.parametrize("arch", [f"efficientnet_b{i}" for i in range(8)])

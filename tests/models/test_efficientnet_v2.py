@@ -1,4 +1,4 @@
-"""EfficientNetV2 S/M/L: parity with torchvision (checks shared with test_efficientnet.py).
+"""EfficientNetV2 S/M/L: parity with torchvision (checks in efficientnet_checks.py).
 
 V2-M and V2-L are checked by structure only (parameter count, layout); their forward graph is
 V2-S's with more blocks and one more group.
@@ -10,9 +10,9 @@ pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
 from artjax import models  # noqa: E402
-from test_efficientnet import (check_batchnorm_settings_and_drop_rates,  # noqa: E402
-                               check_converted_model_matches_torch, check_parameter_count,
-                               check_stage_layout)
+from efficientnet_checks import (check_batchnorm_settings_and_drop_rates,  # noqa: E402
+                                 check_converted_model_matches_torch, check_parameter_count,
+                                 check_stage_layout)
 
 
 @pytest.mark.parametrize("arch", ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"])

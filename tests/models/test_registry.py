@@ -61,3 +61,11 @@ def test_stage_feature_maps_and_pooled_features():
     assert list(maps) == list(model.stage_names[:-1])
     assert maps["stage4"].shape == (2, 2, 2, 128)
     assert model.feature_map_shape(64) == (2, 2, 128)
+
+
+def test_models_work_under_nnx_jit():
+    # Static attributes (stage names, head options) must be hashable for jit's cache key.
+    model = models.create("resnet_mini", num_classes=3, head={"kind": "mlp", "layers": 2})
+    x = jnp.ones((2, 32, 32, 3))
+    jitted = nnx.jit(lambda m, x: m(x))(model, x)
+    assert jnp.allclose(jitted, model(x), atol=1e-5)

@@ -1,0 +1,320 @@
+"""A run's static HTML report: curves, confusion matrix, per-class table, confused pairs,
+misclassified validation images and Grad-CAM heatmaps, in DIR/report/.
+
+`evaluate_source` runs a restored classifier over the validation source once; the per-class
+table, confusion matrix, gallery and predictions.csv all come from that pass, so they agree with
+each other. Without it (no checkpoint, data not reachable) the table and matrix fall back to
+the best logged validation record. `write_html` writes index.html with relative links only; a
+missing piece becomes a note on the page, never an exception.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from artjax.eval import plots
+from artjax.eval.gradcam import gradcam
+from artjax.eval.inference import Classifier, Transform, threaded_map, view_crops
+
+Record = dict[str, Any]
+REPORT_DIR = "report"
+RESIZER_FIGURE = "resizer.png"  # written into DIR/report/ by Resizer runs
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """A classifier's predictions on every readable record of a source."""
+
+    indices: np.ndarray  # (N,) record indices into the source
+    ids: list[str]
+    labels: np.ndarray  # (N,) true classes
+    probs: np.ndarray  # (N, classes)
+    skipped: list[str]  # reasons, naming the file, of unreadable records
+    view: str
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    def confusion(self, num_classes: int) -> np.ndarray:
+        cells = np.bincount(self.labels * num_classes + self.predictions, minlength=num_classes**2)
+        return cells.reshape(num_classes, num_classes)
+
+
+def _readable(source: Any, errors: tuple[type[Exception], ...], skipped: list[str],
+              threads: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, record) of every readable record, in order; unreadable ones go to `skipped`."""
+
+    def read(index: int) -> tuple[int, dict[str, Any] | str]:
+        try:
+            return index, source.read(index)
+        except errors as error:
+            return index, str(error)
+
+    for index, record in threaded_map(read, range(len(source)), threads=threads):
+        if isinstance(record, str):
+            skipped.append(record)
+        else:
+            yield index, record
+
+
+def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform, view: str,
+                    errors: tuple[type[Exception], ...], threads: int = 4) -> Evaluation:
+    """Predicts every record of `source` through `view`; unreadable ones are listed, not fatal."""
+    skipped: list[str] = []
+    records: dict[int, tuple[str, int]] = {}
+
+    def images() -> Iterator[tuple[int, np.ndarray]]:
+        for index, record in _readable(source, errors, skipped, threads):
+            records[index] = (str(record["id"]), int(record["label"]))
+            yield index, record["image"]
+
+    indices, probs = [], []
+    for index, prediction in classifier.predict(images(), view=view, transform=transform):
+        indices.append(index)
+        probs.append(prediction.probs)
+    if not indices:
+        raise ValueError(f"no readable validation image ({len(skipped)} unreadable)")
+    return Evaluation(indices=np.asarray(indices), ids=[records[i][0] for i in indices],
+                      labels=np.asarray([records[i][1] for i in indices]), probs=np.stack(probs),
+                      skipped=skipped, view=view)
+
+
+def class_table(confusion: np.ndarray) -> dict[str, Any]:
+    """scikit-learn's classification_report numbers from a confusion matrix (rows = true).
+
+    Per class precision, recall, F1, support (0 where undefined, zero_division=0). The macro
+    average runs over classes that occur in the labels or the predictions, as sklearn's
+    default and artjax's macro_f1; the weighted average weighs by support.
+    """
+    confusion = np.asarray(confusion, np.int64)
+    tp = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    ratio = lambda a, b: np.divide(a, b, out=np.zeros(len(a)), where=b > 0)  # noqa: E731
+    per_class = {"precision": ratio(tp, predicted), "recall": ratio(tp, support),
+                 "f1": ratio(2 * tp, (support + predicted).astype(np.float64)), "support": support}
+    occurring = (support + predicted) > 0
+    total = int(support.sum())
+    averages = {}
+    for name in ("precision", "recall", "f1"):
+        values = per_class[name]
+        averages[name] = (float(values[occurring].mean()) if occurring.any() else 0.0,
+                          float(np.sum(values * support) / total) if total else 0.0)
+    return {"per_class": per_class, "accuracy": float(tp.sum() / total) if total else 0.0, "total": total,
+            "macro": {k: v[0] for k, v in averages.items()}, "weighted": {k: v[1] for k, v in averages.items()}}
+
+
+def confused_pairs(confusion: np.ndarray, k: int = 5) -> list[tuple[int, int, int, float]]:
+    """The k largest off-diagonal cells as (true, predicted, count, fraction of the true class)."""
+    confusion = np.asarray(confusion, np.int64)
+    off = confusion.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    totals = confusion.sum(axis=1)
+    pairs = []
+    for flat in order:
+        true, pred = np.unravel_index(flat, off.shape)
+        if off[true, pred] == 0:
+            break
+        pairs.append((int(true), int(pred), int(off[true, pred]), float(off[true, pred] / totals[true])))
+    return pairs
+
+
+def best_record(val: Sequence[Record], metric: str) -> Record | None:
+    """The first validation record with the best `metric` (lowest loss, highest otherwise)."""
+    scored = [r for r in val if isinstance(r.get(metric), (int, float))]
+    if not scored:
+        return None
+    sign = 1.0 if metric == "loss" else -1.0
+    return min(scored, key=lambda r: sign * r[metric])
+
+
+# --------------------------------------------------------------------------------- figures
+
+
+@dataclasses.dataclass
+class Figure:
+    path: str  # relative to the report directory
+    caption: str
+
+
+def _short_id(record_id: str) -> str:
+    """The last two parts of a record id: class folder and file name, or split and index."""
+    return "/".join(record_id.replace(os.sep, "/").split("/")[-2:])
+
+
+def misclassified_gallery(evaluation: Evaluation, source: Any, class_names: Sequence[str], report_dir: str, *,
+                          limit: int = 16) -> list[Figure]:
+    """Thumbnails of the most confident mistakes (original images, not the model's input)."""
+    wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
+    wrong = wrong[np.argsort(-evaluation.probs[wrong].max(axis=1), kind="stable")][:limit]
+    os.makedirs(os.path.join(report_dir, "misclassified"), exist_ok=True)
+    figures = []
+    for rank, i in enumerate(wrong):
+        image = source.read(int(evaluation.indices[i]))["image"]
+        path = os.path.join("misclassified", f"{rank:02d}.png")
+        plots.save_thumbnail(image, os.path.join(report_dir, path))
+        true, pred = evaluation.labels[i], evaluation.predictions[i]
+        figures.append(Figure(path, f"{_short_id(evaluation.ids[i])}: true {class_names[true]} "
+                                    f"({evaluation.probs[i, true]:.2f}), predicted {class_names[pred]} "
+                                    f"({evaluation.probs[i, pred]:.2f})"))
+    return figures
+
+
+def gradcam_figures(model: Any, prepare: Callable[[jax.Array], jax.Array], evaluation: Evaluation, source: Any, *,
+                    transform: Transform, class_names: Sequence[str], report_dir: str,
+                    count: int = 4) -> list[Figure]:
+    """Model input | Grad-CAM overlay of the predicted class, for the first `count` images."""
+    chosen = np.arange(min(count, len(evaluation.indices)))
+    inputs = np.stack([view_crops(source.read(int(evaluation.indices[i]))["image"], "full", transform)[0]
+                       for i in chosen])
+    heatmaps, _ = gradcam(model, prepare(inputs), evaluation.predictions[chosen])
+    os.makedirs(os.path.join(report_dir, "gradcam"), exist_ok=True)
+    figures = []
+    for k, i in enumerate(chosen):
+        panel = np.concatenate([inputs[k], plots.heatmap_overlay(inputs[k], heatmaps[k])], axis=1)
+        path = os.path.join("gradcam", f"{k:02d}.png")
+        plots.save_thumbnail(panel, os.path.join(report_dir, path), size=384)
+        true, pred = evaluation.labels[i], evaluation.predictions[i]
+        figures.append(Figure(path, f"{_short_id(evaluation.ids[i])}: true {class_names[true]}, "
+                                    f"heatmap of the prediction {class_names[pred]} ({evaluation.probs[i, pred]:.2f})"))
+    return figures
+
+
+def write_predictions(evaluation: Evaluation, class_names: Sequence[str], path: str) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "id", "true", "predicted", "prob"])
+        for i, index in enumerate(evaluation.indices):
+            pred = evaluation.predictions[i]
+            writer.writerow([int(index), evaluation.ids[i], class_names[evaluation.labels[i]], class_names[pred],
+                             f"{evaluation.probs[i, pred]:.6f}"])
+
+
+# ------------------------------------------------------------------------------------ HTML
+
+_STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0}th,td{border:1px solid #ccc;padding:3px 8px}
+td.n{text-align:right;font-variant-numeric:tabular-nums}.note{background:#fff6d5;padding:0.5em 1em}
+figure{display:inline-block;margin:0.4em;vertical-align:top;max-width:400px}figcaption{font-size:0.85em}
+img{max-width:100%}"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def _image(path: str, alt: str) -> str:
+    return f'<a href="{_e(path)}"><img src="{_e(path)}" alt="{_e(alt)}"></a>'
+
+
+def _figures(figures: Sequence[Figure]) -> str:
+    return "".join(f"<figure>{_image(f.path, f.caption)}<figcaption>{_e(f.caption)}</figcaption></figure>"
+                   for f in figures)
+
+
+def _class_table_html(table: dict[str, Any], class_names: Sequence[str]) -> str:
+    rows = ['<table id="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th>'
+            '<th>support</th></tr>']
+    per_class = table["per_class"]
+    for i, name in enumerate(class_names):
+        cells = "".join(f'<td class="n">{per_class[k][i]:.4f}</td>' for k in ("precision", "recall", "f1"))
+        rows.append(f"<tr><th>{_e(name)}</th>{cells}<td class=\"n\">{int(per_class['support'][i])}</td></tr>")
+    total = table["total"]
+    rows.append(f'<tr><th>accuracy</th><td></td><td></td><td class="n">{table["accuracy"]:.4f}</td>'
+                f'<td class="n">{total}</td></tr>')
+    for average in ("macro", "weighted"):
+        cells = "".join(f'<td class="n">{table[average][k]:.4f}</td>' for k in ("precision", "recall", "f1"))
+        rows.append(f'<tr><th>{average} avg</th>{cells}<td class="n">{total}</td></tr>')
+    return "".join(rows) + "</table>"
+
+
+def _pairs_html(pairs: Sequence[tuple[int, int, int, float]], class_names: Sequence[str]) -> str:
+    rows = ['<table id="confused-pairs"><tr><th>true</th><th>predicted as</th><th>count</th>'
+            '<th>of the true class</th></tr>']
+    rows += [f'<tr><td>{_e(class_names[t])}</td><td>{_e(class_names[p])}</td><td class="n">{n}</td>'
+             f'<td class="n">{share:.1%}</td></tr>' for t, p, n, share in pairs]
+    return "".join(rows) + "</table>"
+
+
+@dataclasses.dataclass
+class ReportContent:
+    """Everything index.html shows; None / empty members are reported as missing."""
+
+    title: str
+    summary: list[tuple[str, str]]
+    class_names: list[str]
+    curves: list[Figure]
+    confusion: np.ndarray | None
+    confusion_origin: str  # which predictions the matrix and table come from
+    gallery: list[Figure] | None
+    cams: list[Figure] | None
+    links: list[tuple[str, str]]  # (relative path, label)
+    notes: list[str]
+
+
+def render_curves(train: Sequence[Record], val: Sequence[Record], report_dir: str) -> tuple[list[Figure], list[str]]:
+    """The loss, score and learning-rate PNGs, with a note for each that has no data."""
+    figures, notes = [], []
+    for name, draw, caption in (
+            ("loss.png", lambda p: plots.plot_loss(train, val, p), "loss: training (logged steps), validation"),
+            ("scores.png", lambda p: plots.plot_scores(val, p), "validation accuracy and macro-F1"),
+            ("learning_rate.png", lambda p: plots.plot_learning_rate(train, p), "learning rate")):
+        if draw(os.path.join(report_dir, name)):
+            figures.append(Figure(name, caption))
+        else:
+            notes.append(f"no data for the {caption} curve")
+    return figures, notes
+
+
+def write_html(report_dir: str, content: ReportContent) -> str:
+    """Writes the confusion figure and index.html into `report_dir`; returns index.html's path."""
+    names = content.class_names
+    parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{_e(content.title)}</title>"
+             f"<style>{_STYLE}</style></head><body><h1>{_e(content.title)}</h1>"]
+    parts.append("<table id=\"summary\">" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
+                                                    for k, v in content.summary) + "</table>")
+    notes = list(content.notes)
+    parts.append("<h2>Training curves</h2>" + _figures(content.curves))
+    parts.append("<h2>Confusion matrix</h2>")
+    if content.confusion is not None:
+        plots.plot_confusion(content.confusion, names, os.path.join(report_dir, "confusion.png"))
+        parts.append(f"<p>{_e(content.confusion_origin)}; rows are normalised by the true class.</p>"
+                     + _image("confusion.png", "normalised confusion matrix"))
+        parts.append("<h2>Per-class precision, recall, F1</h2>"
+                     + _class_table_html(class_table(content.confusion), names)
+                     + "<p>Macro average over the classes present in the labels or predictions.</p>")
+        parts.append("<h2>Most confused pairs</h2>")
+        pairs = confused_pairs(content.confusion)
+        parts.append(_pairs_html(pairs, names) if pairs else "<p>No misclassification.</p>")
+    else:
+        notes.append("no confusion matrix: neither a restored model nor a validation record has one")
+    if content.gallery is not None:
+        parts.append("<h2>Misclassified validation images</h2>"
+                     + ("<p>Most confident mistakes first; probabilities in brackets.</p>" + _figures(content.gallery)
+                        if content.gallery else "<p>None.</p>"))
+    if content.cams:
+        parts.append("<h2>Grad-CAM</h2><p>Left: the model's input; right: where the evidence for the "
+                     "predicted class lies (red = strongest).</p>" + _figures(content.cams))
+    if os.path.exists(os.path.join(report_dir, RESIZER_FIGURE)):
+        parts.append("<h2>Resizer</h2>" + _image(RESIZER_FIGURE, "Resizer input and output"))
+    if content.links:
+        parts.append("<h2>Files</h2><ul>" + "".join(f'<li><a href="{_e(p)}">{_e(label)}</a></li>'
+                                                    for p, label in content.links) + "</ul>")
+    if notes:
+        parts.insert(2, "<div class=\"note\"><b>Not in this report:</b><ul>"
+                     + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul></div>")
+    parts.append("</body></html>\n")
+    path = os.path.join(report_dir, "index.html")
+    with open(path, "w") as f:
+        f.write("".join(parts))
+    return path

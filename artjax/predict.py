@@ -1,0 +1,185 @@
+"""Predict the classes of new images with a trained run.
+
+    python -m artjax.predict --workdir DIR PATH... [--top-k 5] [--view full|quadrants|pyramid]
+        [--which best|latest] [--out preds.csv] [--batch-size 32]
+
+PATHs are image files or folders (walked recursively for image extensions). Each image goes
+through the run's evaluation transform (per crop of the view) and its preprocessing; the top-k
+classes are printed with their probabilities. Unreadable files are reported once on stderr and
+skipped. Exit status: 0 when at least one image was predicted, 1 when every image was
+unreadable, 2 for a bad command (no run, no checkpoint, no images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from artjax.data.augment import make_transform
+from artjax.data.decode import DecodeError, decode_image
+from artjax.data.sources.files import IMAGE_EXTENSIONS
+from artjax.eval.inference import VIEWS, Classifier, Prediction, threaded_map
+from artjax.models import Preprocessing
+from artjax.train import steps
+from artjax.train.restore import RestoredRun, load_run
+
+
+class UsageError(Exception):
+    """A command the tool cannot carry out at all (exit status 2)."""
+
+
+def make_classifier(run: RestoredRun, *, batch_size: int) -> tuple[Classifier, Callable[[jax.Array], jax.Array]]:
+    """The run's model as a Classifier, and its uint8 -> model-input normalisation."""
+    model = run.model
+    # A pyramid model wraps its backbone, whose weights define the preprocessing.
+    preprocessing: Preprocessing = getattr(model, "preprocessing", None) or model.backbone.preprocessing
+    prepare = functools.partial(steps.normalize, mean=preprocessing.mean, std=preprocessing.std,
+                                dtype=jnp.dtype(run.config.model.dtype))
+    classifier = Classifier(model, prepare=prepare, sigmoid=run.config.loss.kind == "sigmoid", batch_size=batch_size)
+    return classifier, prepare
+
+
+def find_images(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(image files, problems): folders are walked in sorted order for image extensions; files
+    named explicitly are kept whatever their extension."""
+    found, problems = [], []
+    for path in paths:
+        if os.path.isdir(path):
+            for current, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [os.path.join(current, name) for name in sorted(files)
+                          if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            problems.append(f"{path}: no such file or directory")
+    return found, problems
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m artjax.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", required=True, help="the run directory (config.json, checkpoints)")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default 5)")
+    parser.add_argument("--view", choices=VIEWS, default=None,
+                        help="full (default), quadrants (average of the 4 quarters) or pyramid "
+                             "(1x1 + 2x2 + 5x5 crops; the only view of pyramid models)")
+    parser.add_argument("--which", choices=("best", "latest"), default="best", help="checkpoint (default best)")
+    parser.add_argument("--out", default="", help="also write the predictions to this CSV file")
+    parser.add_argument("--batch-size", type=int, default=32, help="crops per model call (default 32)")
+    return parser
+
+
+def _format(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str) -> str:
+    width = max(len(n) for n in class_names)
+    lines = [path] + [f"  {rank}. {class_names[c]:<{width}}  {p:.4f}"
+                      for rank, (c, p) in enumerate(prediction.top_k(top_k), 1)]
+    if view == "quadrants" and prediction.votes is not None:
+        lines.append(f"  crop votes: {_votes(prediction, class_names, sep=', ', joiner=' ')}")
+    return "\n".join(lines)
+
+
+def _votes(prediction: Prediction, class_names: Sequence[str], *, sep: str, joiner: str) -> str:
+    votes = prediction.votes
+    order = np.argsort(-votes, kind="stable")
+    return sep.join(f"{class_names[c]}{joiner}{votes[c]}" for c in order if votes[c])
+
+
+def _csv_header(top_k: int, view: str) -> list[str]:
+    header = ["path", "class", "prob"]
+    for rank in range(1, top_k + 1):
+        header += [f"class_{rank}", f"prob_{rank}"]
+    return header + (["crop_votes"] if view == "quadrants" else [])
+
+
+def _csv_row(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str) -> list[str]:
+    top = prediction.top_k(top_k)
+    row = [path, class_names[top[0][0]], f"{top[0][1]:.6f}"]
+    for c, p in top:
+        row += [class_names[c], f"{p:.6f}"]
+    if view == "quadrants":
+        row.append(_votes(prediction, class_names, sep=";", joiner=":"))
+    return row
+
+
+def predict(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    if not os.path.isdir(args.workdir):
+        raise UsageError(f"--workdir {args.workdir}: no such directory")
+    if args.top_k < 1 or args.batch_size < 1:
+        raise UsageError("--top-k and --batch-size must be >= 1")
+    paths, problems = find_images(args.paths)
+    if not paths:
+        raise UsageError(f"no images found in {'; '.join(problems or args.paths)}")
+    for problem in problems:
+        print(f"artjax: {problem}", file=stderr)
+    try:
+        run = load_run(args.workdir, which=args.which)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    classifier, _ = make_classifier(run, batch_size=args.batch_size)
+    view = args.view or classifier.default_view
+    try:
+        classifier.check_view(view)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    data = run.config.data
+    transform = make_transform(data.augment, image_size=data.image_size, train=False)
+    top_k = min(args.top_k, len(run.class_names))
+    unreadable: list[str] = []
+
+    def decode(path: str) -> tuple[str, np.ndarray | DecodeError]:
+        try:
+            return path, decode_image(path, max_pixels=data.max_pixels, draft_size=data.decode_short_side or None)
+        except DecodeError as error:
+            return path, error
+
+    def decoded() -> Iterator[tuple[str, np.ndarray]]:
+        for path, image in threaded_map(decode, paths):
+            if isinstance(image, DecodeError):
+                unreadable.append(path)
+                print(f"artjax: skipping {image}", file=stderr)
+            else:
+                yield path, image
+
+    predicted = 0
+    out = open(args.out, "w", newline="") if args.out else None
+    try:
+        writer = csv.writer(out) if out else None
+        if writer:
+            writer.writerow(_csv_header(top_k, view))
+        for path, prediction in classifier.predict(decoded(), view=view, transform=transform):
+            print(_format(path, prediction, run.class_names, top_k, view), file=stdout)
+            if writer:
+                writer.writerow(_csv_row(path, prediction, run.class_names, top_k, view))
+            predicted += 1
+    finally:
+        if out:
+            out.close()
+    written = f"; wrote {args.out}" if args.out else ""
+    print(f"artjax: predicted {predicted} image(s) with the {args.which} checkpoint (step {run.step}), "
+          f"view {view}; skipped {len(unreadable)} unreadable file(s){written}", file=stderr)
+    return 0 if predicted else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
+    try:
+        return predict(args)
+    except UsageError as error:
+        print(f"artjax: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
