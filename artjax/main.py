@@ -24,11 +24,17 @@ def main(argv: list[str]) -> None:
     config = cli.validated_config(argv)
     if not _WORKDIR.value:
         cli.fail("--workdir is required")
-    from artjax.data.pipeline import UnreadableImages  # heavy imports only once the config is good
+    import jax  # heavy imports only once the config is good
+
+    from artjax.data.pipeline import UnreadableImages
     from artjax.train import loop
 
     try:
         loop.run(config, _WORKDIR.value)
+        if config.model.resizer.enabled and jax.process_index() == 0:
+            from artjax.eval.resizer_figure import write_resizer_figure
+
+            print(f"Resizer figure: {write_resizer_figure(_WORKDIR.value)}")
     except (loop.NonFiniteLoss, UnreadableImages, FileNotFoundError, ValueError) as error:
         if os.environ.get("ARTJAX_DEBUG"):
             raise

@@ -58,6 +58,22 @@ def defaults() -> ml_collections.ConfigDict:
     c.model.head.layers = 1  # mlp: number of FC layers (hidden widths halve)
     c.model.head.dropout = 0.0
     c.model.head.units = 256  # dense: hidden width
+    # A learnable Resizer in front of the backbone (S2; artjax/models/resizer.py).
+    c.model.resizer = ml_collections.ConfigDict()
+    c.model.resizer.enabled = False
+    c.model.resizer.target_size = 224  # the backbone sees target_size x target_size images
+    c.model.resizer.filters = 16
+    c.model.resizer.blocks = 1  # residual blocks
+    c.model.resizer.cbam = False  # CBAM attention in the residual blocks ("Resizer_CBAM")
+    c.model.resizer.interpolation = "linear"  # jax.image.resize method: linear | cubic | nearest
+    # Multi-scale pyramid weighted pooling around the backbone (S1; artjax/models/pyramid.py).
+    c.model.pyramid = ml_collections.ConfigDict()
+    c.model.pyramid.enabled = False
+    c.model.pyramid.levels = (1, 2, 5)  # n x n grids: 1 + 4 + 25 = 30 crops per painting
+    c.model.pyramid.rule = "soft"  # soft | hard | adaptive
+    c.model.pyramid.weights = ()  # level weights; () = S1's 25 : 4 : 1 (crop counts reversed)
+    c.model.pyramid.chunk_size = 0  # crops per backbone call (0 = all at once); bounds memory
+    c.model.pyramid.level_loss_weight = 0.0  # adds this x the mean per-level cross-entropy
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 10
@@ -115,6 +131,11 @@ def defaults() -> ml_collections.ConfigDict:
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every_epochs = 1
+    # How validation images are seen: full (the eval transform) | quadrants (the 4 quarters, each
+    # a sample, as S1's test set; plus a per-painting vote) | random_quarter (4 seeded random
+    # quarter-area crops, likewise) | hflip (image + mirror, probabilities averaged).
+    # Pyramid models always see their pyramid crops.
+    c.eval.view = "full"
     c.eval.batch_size = 0  # 0 = train.batch_size
 
     c.checkpoint = ml_collections.ConfigDict()

@@ -48,6 +48,9 @@ _CHOICES = {
     "schedule.mode": ("min", "max"),
     "schedule.threshold_mode": ("rel", "abs"),
     "loss.kind": ("softmax", "sigmoid"),
+    "eval.view": ("full", "quadrants", "random_quarter", "hflip"),
+    "model.pyramid.rule": ("soft", "hard", "adaptive"),
+    "model.resizer.interpolation": ("linear", "cubic", "nearest"),
     "loss.class_weighting": ("none", "inverse", "inverse_sqrt", "effective_number"),
 }
 _POSITIVE = ("data.image_size", "train.epochs", "train.batch_size", "eval.every_epochs",
@@ -90,6 +93,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in _PROBABILITIES:
         if not 0 <= _get(config, key) <= 1:
             raise ConfigError(key, f"must be in [0, 1], got {_get(config, key)}")
+    pyramid = config.model.pyramid
+    if pyramid.enabled:
+        if config.mix.prob > 0:
+            raise ConfigError("mix.prob", "batch mixing is not available for pyramid models (model.pyramid.enabled)")
+        if pyramid.rule == "hard" and pyramid.level_loss_weight <= 0:
+            raise ConfigError("model.pyramid.level_loss_weight", "must be > 0 for rule 'hard': votes carry no gradient")
+        if pyramid.weights and len(pyramid.weights) != len(pyramid.levels):
+            raise ConfigError("model.pyramid.weights", f"needs one weight per level {tuple(pyramid.levels)}")
     if config.mix.prob > 0 and not (config.mix.cutmix_alpha or config.mix.mixup_alpha):
         raise ConfigError("mix.prob", "is > 0 but neither mix.cutmix_alpha nor mix.mixup_alpha is set")
     from artjax import models  # the registry is the truth about model names

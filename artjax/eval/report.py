@@ -205,8 +205,9 @@ def write_predictions(evaluation: Evaluation, class_names: Sequence[str], path: 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}th,td{border:1px solid #ccc;padding:3px 8px}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.note{background:#fff6d5;padding:0.5em 1em}
-figure{display:inline-block;margin:0.4em;vertical-align:top;max-width:400px}figcaption{font-size:0.85em}
-img{max-width:100%}"""
+figure{display:inline-block;margin:0.4em;vertical-align:top}figcaption{font-size:0.85em}
+figure.curve{width:520px}figure.thumb{width:200px}figure.cam{width:400px}img{max-width:100%}
+figure.thumb img{max-height:200px}"""
 
 
 def _e(text: Any) -> str:
@@ -217,8 +218,8 @@ def _image(path: str, alt: str) -> str:
     return f'<a href="{_e(path)}"><img src="{_e(path)}" alt="{_e(alt)}"></a>'
 
 
-def _figures(figures: Sequence[Figure]) -> str:
-    return "".join(f"<figure>{_image(f.path, f.caption)}<figcaption>{_e(f.caption)}</figcaption></figure>"
+def _figures(figures: Sequence[Figure], kind: str) -> str:
+    return "".join(f"<figure class=\"{kind}\">{_image(f.path, f.caption)}<figcaption>{_e(f.caption)}</figcaption></figure>"
                    for f in figures)
 
 
@@ -284,7 +285,7 @@ def write_html(report_dir: str, content: ReportContent) -> str:
     parts.append("<table id=\"summary\">" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
                                                     for k, v in content.summary) + "</table>")
     notes = list(content.notes)
-    parts.append("<h2>Training curves</h2>" + _figures(content.curves))
+    parts.append("<h2>Training curves</h2>" + _figures(content.curves, "curve"))
     parts.append("<h2>Confusion matrix</h2>")
     if content.confusion is not None:
         plots.plot_confusion(content.confusion, names, os.path.join(report_dir, "confusion.png"))
@@ -300,11 +301,11 @@ def write_html(report_dir: str, content: ReportContent) -> str:
         notes.append("no confusion matrix: neither a restored model nor a validation record has one")
     if content.gallery is not None:
         parts.append("<h2>Misclassified validation images</h2>"
-                     + ("<p>Most confident mistakes first; probabilities in brackets.</p>" + _figures(content.gallery)
+                     + ("<p>Most confident mistakes first; probabilities in brackets.</p>" + _figures(content.gallery, "thumb")
                         if content.gallery else "<p>None.</p>"))
     if content.cams:
         parts.append("<h2>Grad-CAM</h2><p>Left: the model's input; right: where the evidence for the "
-                     "predicted class lies (red = strongest).</p>" + _figures(content.cams))
+                     "predicted class lies (red = strongest).</p>" + _figures(content.cams, "cam"))
     if os.path.exists(os.path.join(report_dir, RESIZER_FIGURE)):
         parts.append("<h2>Resizer</h2>" + _image(RESIZER_FIGURE, "Resizer input and output"))
     if content.links:

@@ -45,6 +45,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from artjax.models import heads
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -116,15 +118,14 @@ class Backbone(nnx.Module):
         Call once the stages exist: heads that flatten a feature map size themselves by
         tracing `forward_features` abstractly (no compute) at the spec's input size.
         """
-        from artjax.models import heads  # lazy: heads are built from this module's models
-
         # Static attributes must be hashable (they are part of the jit cache key): store the
         # option dicts as sorted item tuples.
         self._default_head = _frozen(default)
         spec = heads.resolve_spec(head, default=default)
         map_shape = None
         if heads.needs_feature_map(spec):
-            map_shape = self.feature_map_shape(spec.get("input_size") or self.preprocessing.input_size)
+            size = spec.get("input_size") or self.preprocessing.input_size
+            map_shape = self.feature_map_shape(size)
         self.head = heads.build(spec, num_features=self.num_features, num_classes=num_classes,
                                 map_shape=map_shape, default=default, rngs=rngs, dtype=dtype)
         self._head_spec = _frozen(spec)
@@ -152,8 +153,9 @@ class Backbone(nnx.Module):
         """(H, W, C) of `feature_stage`'s map for a square input, computed without running."""
         graphdef, state = nnx.split(self)
         x = jax.ShapeDtypeStruct((1, input_size, input_size, 3), jnp.float32)
+        stage = self.feature_stage
         out = jax.eval_shape(
-            lambda s, x: nnx.merge(graphdef, s).forward_features(x)[1][self.feature_stage], state, x)
+            lambda s, x: nnx.merge(graphdef, s).forward_features(x)[1][stage], state, x)
         return tuple(out.shape[1:])
 
     def _is_training(self) -> bool | None:

@@ -27,6 +27,7 @@ kind's default". Kinds:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,7 +97,7 @@ def build(spec: Mapping[str, Any], *, num_features: int, num_classes: int,
         return LogitsHead(base, spec["imagenet_classes"], num_classes, spec["dropout"],
                           rngs=rngs, dtype=dtype)
     if kind == "dense":
-        in_features = (map_shape[0] * map_shape[1] * map_shape[2]) if spec["flatten"] else num_features
+        in_features = math.prod(map_shape) if spec["flatten"] else num_features
         return DenseHead(in_features, spec["units"], num_classes, spec["dropout"],
                          flatten=spec["flatten"], rngs=rngs, dtype=dtype)
     if kind == "vgg_classifier":

@@ -32,7 +32,8 @@ class BatchNorm(nnx.Module):
     """
 
     def __init__(self, num_features: int, *, momentum: float = 0.9, epsilon: float = 1e-5,
-                 dtype: Any = None, use_running_average: bool = False, rngs: nnx.Rngs | None = None):
+                 dtype: Any = None, use_running_average: bool = False,
+                 rngs: nnx.Rngs | None = None):
         del rngs  # accepted for signature symmetry with nnx layers; initialisation is constant
         self.scale = nnx.Param(jnp.ones((num_features,), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((num_features,), jnp.float32))

@@ -42,7 +42,8 @@ def default_level_weights(levels: Sequence[int]) -> np.ndarray:
 
 
 class Pyramid(nnx.Module):
-    """Wraps a backbone; call it on crops shaped (B, sum(n^2 for n in levels), H, W, 3)."""
+    """Wraps a backbone; call it on crops shaped (B, sum(n^2 for n in levels), H, W, 3), as the
+    data pipeline's pyramid view (artjax.data.views.pyramid_crops) cuts them."""
 
     def __init__(self, backbone: Backbone, *, levels: Sequence[int] = (1, 2, 5), rule: str = "soft",
                  weights: Sequence[float] | None = None, chunk_size: int = 0) -> None:
@@ -60,6 +61,10 @@ class Pyramid(nnx.Module):
         self.fixed_weights = tuple(float(x) for x in w / w.sum())
         self.level_logits = nnx.Param(jnp.log(jnp.asarray(self.fixed_weights, jnp.float32) + _EPS)) \
             if rule == "adaptive" else None
+        # The backbone's stages keep their names (freezing sees through `backbone`); the learned
+        # level weights are a stage of their own.
+        self.stage_names = (*backbone.stage_names, *(("level_logits",) if rule == "adaptive" else ()))
+        self.preprocessing = backbone.preprocessing
 
     @property
     def num_crops(self) -> int:

@@ -24,6 +24,13 @@ def _names(path: Sequence[Any]) -> tuple[str, ...]:
     return tuple(str(p) for p in path)
 
 
+def stage_of(path: Sequence[Any]) -> str:
+    """The stage a parameter path belongs to. Wrappers (Resizer, Pyramid) hold their backbone
+    under `backbone`, whose stages keep their names; the wrapper's own parts are stages too."""
+    names = _names(path)
+    return names[1] if len(names) > 1 and names[0] == "backbone" else names[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class Trainable:
     """NNX filter `(path, variable) -> bool`: an nnx.Param outside every frozen stage and regex.
@@ -36,7 +43,7 @@ class Trainable:
 
     def frozen(self, path: Sequence[Any]) -> bool:
         names = _names(path)
-        if names and names[0] in self.stages:
+        if names and stage_of(names) in self.stages:
             return True
         joined = "/".join(names)
         return any(re.fullmatch(p, joined) for p in self.patterns)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from artjax.data import catalog, pipeline, scan
 from artjax.data.augment import make_transform
+from artjax.data.multiview import MultiCrop
 from artjax.eval import metrics
 from artjax.train import freeze, losses, mesh as mesh_lib, optim, setup, steps
 from artjax.train.checkpoint import Checkpoints
@@ -73,8 +74,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
                                             + "\n  ".join(unreadable))
     bad = pipeline.BadRecords(strict=config.data.strict)
     options = pipeline.PipelineOptions(workers=config.data.workers, errors=catalog.READ_ERRORS)
-    train_transform = make_transform(config.data.augment, image_size=config.data.image_size, train=True)
-    eval_transform = make_transform(config.data.augment, image_size=config.data.image_size, train=False)
+    train_transform, eval_transform, crops = _transforms(config)
     processes, process = jax.process_count(), jax.process_index()
     global_batch = config.train.batch_size
     local_batch = global_batch // processes
@@ -120,16 +120,23 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     dtype = jnp.dtype(config.model.dtype)
     train_step = steps.make_train_step(train_graphdef, trainable=trainable, preprocessing=preprocessing, dtype=dtype,
                                        num_classes=num_classes, loss_cfg=config.loss, mix_cfg=config.mix,
-                                       class_weights=weights, seed=config.seed, state_sharding=replicated)
+                                       class_weights=weights, level_loss_weight=config.model.pyramid.level_loss_weight,
+                                       seed=config.seed, state_sharding=replicated)
     eval_step = steps.make_eval_step(eval_graphdef, preprocessing=preprocessing, dtype=dtype,
-                                     sigmoid=config.loss.kind == "sigmoid")
+                                     sigmoid=config.loss.kind == "sigmoid", crops=crops)
 
     def evaluate(state: Any) -> dict[str, Any]:
-        counts = mesh_lib.replicate(metrics.init_counts(num_classes), mesh)
+        parts = ("main", "voted") if crops == "samples" else ("main",)
+        counts = mesh_lib.replicate({p: metrics.init_counts(num_classes) for p in parts}, mesh)
         for batch in pipeline.eval_batches(val_source, batch_size=eval_batch, transform=eval_transform, bad=bad,
                                            options=options, process_index=process, process_count=processes):
             counts = eval_step(state, mesh_lib.to_global(batch, data_sharding), counts)
-        return metrics.summarize(jax.device_get(counts), class_names=class_names)
+        counts = jax.device_get(counts)
+        result = metrics.summarize(counts["main"], class_names=class_names)
+        if "voted" in counts:  # per-painting scores of the per-crop view
+            voted = metrics.summarize(counts["voted"], class_names=class_names)
+            result.update(voted_accuracy=voted["accuracy"], voted_macro_f1=voted["macro_f1"])
+        return result
 
     # --- Loop -----------------------------------------------------------------------------------
     step = int(resumed_from or 0)
@@ -199,6 +206,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     return RunResult(step, meta["epoch"], meta["last_eval"], best, resumed_from)
 
 
+def _transforms(config: ml_collections.ConfigDict) -> tuple[Any, Any, str]:
+    """(train transform, eval transform, what the eval step does with crops)."""
+    size, preset = config.data.image_size, config.data.augment
+    train = make_transform(preset, image_size=size, train=True)
+    evaluate = make_transform(preset, image_size=size, train=False)
+    if config.model.pyramid.enabled:
+        levels = config.model.pyramid.levels
+        return MultiCrop("pyramid", size, levels=levels, train=True), MultiCrop("pyramid", size, levels=levels), "none"
+    view = config.eval.view
+    if view == "full":
+        return train, evaluate, "none"
+    return train, MultiCrop(view, size, base=evaluate), "average" if view == "hflip" else "samples"
+
+
 def _abstract(x: Any) -> Any:
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding) if isinstance(x, jax.Array) else x
 
@@ -220,7 +241,7 @@ def _better(new: dict[str, Any], old: dict[str, Any], metric: str) -> bool:
     return new[metric] < old[metric] if metric == "loss" else new[metric] > old[metric]
 
 
-_SHOWN = ("loss", "accuracy", "top5_accuracy", "macro_f1")
+_SHOWN = ("loss", "accuracy", "top5_accuracy", "macro_f1", "voted_accuracy", "voted_macro_f1")
 
 
 def _format_metrics(result: dict[str, Any]) -> str:

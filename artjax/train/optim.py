@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from artjax.train.freeze import stage_of
+
 NAMES = ("sgd", "adam", "adamw", "rmsprop")
 HEAD = "head"
 
@@ -73,7 +75,7 @@ def scale_by_path(factor: float, selected: PathPredicate) -> optax.GradientTrans
 
 
 def _is_head(path: tuple[str, ...]) -> bool:
-    return bool(path) and path[0] == HEAD
+    return bool(path) and stage_of(path) == HEAD
 
 
 def make_optimizer(opt_cfg: Any, schedule: optax.Schedule, *,

@@ -12,12 +12,14 @@ import optax
 from flax import nnx
 
 from artjax import models
+from artjax.models.compose import with_resizer
+from artjax.models.pyramid import Pyramid
 from artjax.train import freeze, optim, schedules
 
 
 @dataclasses.dataclass
 class Built:
-    model: models.Backbone
+    model: nnx.Module  # a Backbone, or a wrapper around one (compose.py, pyramid.py)
     optimizer: nnx.Optimizer
     trainable: freeze.Trainable
     schedule: optax.Schedule
@@ -45,9 +47,17 @@ def head_options(head: ml_collections.ConfigDict) -> dict[str, Any]:
 def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoch: int) -> Built:
     """The model (with converted weights if configured), its optimiser over the trainable
     parameters only, and the learning-rate schedule in optimiser updates."""
+    dtype = jnp.dtype(config.model.dtype)
     model = models.create(config.model.name, num_classes=num_outputs(config, num_classes),
                           weights=config.model.weights or None, head=head_options(config.model.head),
-                          dtype=jnp.dtype(config.model.dtype), seed=config.seed)
+                          dtype=dtype, seed=config.seed)
+    resizer, pyramid = config.model.resizer, config.model.pyramid
+    if resizer.enabled:
+        options = {k: resizer[k] for k in ("target_size", "filters", "blocks", "cbam", "interpolation")}
+        model = with_resizer(model, options, seed=config.seed, dtype=dtype)
+    if pyramid.enabled:
+        model = Pyramid(model, levels=pyramid.levels, rule=pyramid.rule, weights=pyramid.weights or None,
+                        chunk_size=pyramid.chunk_size)
     trainable = freeze.trainable_filter(config.train.freeze, model.stage_names, model=model)
     updates_per_epoch = max(steps_per_epoch // config.optimizer.accumulate_steps, 1)
     base_lr = config.optimizer.learning_rate

@@ -45,6 +45,7 @@ def make_train_step(
     loss_cfg: Any,
     mix_cfg: Any,
     class_weights: np.ndarray | None,
+    level_loss_weight: float,
     seed: int,
     state_sharding: Any,
 ) -> Callable[[State, dict[str, jax.Array]], tuple[State, dict[str, jax.Array]]]:
@@ -56,11 +57,17 @@ def make_train_step(
     weights = None if class_weights is None else jnp.asarray(class_weights, jnp.float32)
     mixing_on = mix_cfg.prob > 0
 
+    def ce(logits: jax.Array, targets: jax.Array) -> jax.Array:
+        return losses.cross_entropy(logits, targets, weights=weights, label_smoothing=loss_cfg.label_smoothing)
+
     def loss_fn(model: nnx.Module, images: jax.Array, targets: jax.Array) -> jax.Array:
+        if level_loss_weight:  # a pyramid: loss on the combined prediction plus per-level losses
+            combined, per_level = model.forward_levels(images)
+            return ce(combined, targets) + level_loss_weight * jnp.mean(jnp.stack([ce(z, targets) for z in per_level]))
         logits = model(images).astype(jnp.float32)
         if loss_cfg.kind == "sigmoid":
             return losses.sigmoid_binary_cross_entropy(logits, targets[:, 1])
-        return losses.cross_entropy(logits, targets, weights=weights, label_smoothing=loss_cfg.label_smoothing)
+        return ce(logits, targets)
 
     def step(state: State, batch: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
         model, optimizer = nnx.merge(graphdef, state)
@@ -86,14 +93,32 @@ def make_eval_step(
     preprocessing: Any,
     dtype: Any,
     sigmoid: bool,
-) -> Callable[[State, dict[str, jax.Array], dict[str, jax.Array]], dict[str, jax.Array]]:
-    """(state, batch with mask, counts) -> counts updated with the batch's unmasked examples."""
+    crops: str,
+) -> Callable[[State, dict[str, jax.Array], dict[str, Any]], dict[str, Any]]:
+    """(state, batch with mask, counts) -> counts updated with the batch's unmasked examples.
 
-    def step(state: State, batch: dict[str, jax.Array], counts: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    `crops` says what a (B, N, H, W, 3) batch means: 'none' (plain images, or crops a pyramid
+    model consumes itself), 'average' (N views of one image, probabilities averaged: hflip TTA)
+    or 'samples' (each crop is a sample, as S1's quarter-crop test set: counts['main'] over
+    crops, counts['voted'] over paintings by their mean probabilities).
+    """
+
+    def step(state: State, batch: dict[str, jax.Array], counts: dict[str, Any]) -> dict[str, Any]:
         model, _ = nnx.merge(graphdef, state)
-        logits = model(normalize(batch["image"], preprocessing.mean, preprocessing.std, dtype)).astype(jnp.float32)
-        if sigmoid:
-            logits = binary_as_two_logits(logits)
-        return metrics.update_counts(counts, logits, batch["label"], batch["mask"])
+        images, labels, mask = batch["image"], batch["label"], batch["mask"]
+        x = normalize(images, preprocessing.mean, preprocessing.std, dtype)
+        if crops == "none":
+            logits = model(x).astype(jnp.float32)
+            logits = binary_as_two_logits(logits) if sigmoid else logits
+            return {"main": metrics.update_counts(counts["main"], logits, labels, mask)}
+        b, n = images.shape[:2]
+        logits = model(x.reshape(b * n, *x.shape[2:])).astype(jnp.float32)
+        logits = binary_as_two_logits(logits) if sigmoid else logits
+        mean_probs = jax.nn.softmax(logits.reshape(b, n, -1), axis=-1).mean(axis=1)
+        voted = jnp.log(mean_probs + 1e-12)
+        if crops == "average":
+            return {"main": metrics.update_counts(counts["main"], voted, labels, mask)}
+        return {"main": metrics.update_counts(counts["main"], logits, jnp.repeat(labels, n), jnp.repeat(mask, n)),
+                "voted": metrics.update_counts(counts["voted"], voted, labels, mask)}
 
     return jax.jit(step, donate_argnums=2)

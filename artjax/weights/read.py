@@ -72,5 +72,7 @@ def _to_numpy(sd: Mapping[str, Any], path: str) -> StateDict:
             value = (value.float() if value.is_floating_point() else value).numpy()
         if not isinstance(value, np.ndarray):
             raise ValueError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
-        out[key] = value.astype(np.float32, copy=False) if np.issubdtype(value.dtype, np.floating) else value
+        if np.issubdtype(value.dtype, np.floating):
+            value = value.astype(np.float32, copy=False)
+        out[key] = value
     return out

@@ -6,8 +6,8 @@ import torchvision
 from flax import nnx
 
 from artjax import models
-from jit_parity import assert_parity, calibrate_with_floor, load_converted
-from parity import abstract_param_count, torch_param_count
+from jit_parity import (assert_parity, assert_same_structure, calibrate_with_floor,
+                        load_converted)
 
 
 def meta_torch(arch, **kwargs):
@@ -15,9 +15,9 @@ def meta_torch(arch, **kwargs):
         return getattr(torchvision.models, arch)(**kwargs)
 
 
-def check_parameter_count(arch):
-    assert abstract_param_count(arch, num_classes=10) == torch_param_count(
-        meta_torch(arch, num_classes=10))
+def check_structure(arch):
+    """Parameter count and key-map coverage of torchvision's state dict (no forward)."""
+    assert_same_structure(meta_torch(arch, num_classes=10), arch, num_classes=10)
 
 
 def check_converted_model_matches_torch(arch, tmp_path):

@@ -6,6 +6,8 @@ Same checks as parity.py, made affordable for dozens of deep models on 2 shared 
   Flax initialisation compiles one small XLA program per parameter shape (15-30 s per model
   here), all of it overwritten by the load anyway.
 - `forward` runs a model under one `jax.jit` per mode instead of op by op.
+- `assert_same_structure` checks a variant without running it (parameter count, and every torch
+  tensor mapped onto a same-shaped artjax array), for variants too big to compile in a test.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from artjax import models
 from artjax.weights import keymaps, store
 from artjax.weights.__main__ import main as weights_cli
 from artjax.weights.convert import map_state_dict
-from parity import assert_close, calibrate_batchnorm, nhwc
+from parity import assert_close, calibrate_batchnorm, nhwc, param_count, torch_param_count
 
 
 def calibrate_with_floor(tmodel: torch.nn.Module, x: torch.Tensor, floor: float = 1e-3) -> None:
@@ -117,3 +119,19 @@ def assert_parity(tmodel: torch.nn.Module, model: models.Backbone, arch: str, x:
         assert_close(target[k], expected[k], f"{arch} running statistic {k}")
     model.eval()
     return len(stats)
+
+
+def assert_same_structure(tmodel: torch.nn.Module, arch: str, *, num_classes: int,
+                          source: str = "torchvision", **options) -> None:
+    """Same parameter count as `tmodel`, and the converter's key map sends every tensor of its
+    state dict onto an artjax parameter or statistic of the same shape, leaving none unfilled.
+    Uses shapes only, so `tmodel` may live on the meta device."""
+    model = nnx.eval_shape(lambda: models.create(arch, num_classes=num_classes, **options))
+    assert param_count(model) == torch_param_count(tmodel)
+    keymap = keymaps.get(models.get_spec(arch).family, arch, source)
+    sd = {k: np.broadcast_to(np.float32(0), tuple(v.shape))  # shape-only stand-ins, no memory
+          for k, v in tmodel.state_dict().items()}
+    target = {k: tuple(v.shape) for k, v in store.model_arrays(model).items()}
+    mapped = map_state_dict(keymap.prepare(sd) if keymap.prepare else sd, keymap, target,
+                            what=arch)  # raises, listing every unmapped or mis-shaped key
+    assert mapped.keys() == target.keys()

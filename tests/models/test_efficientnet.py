@@ -1,7 +1,9 @@
 """EfficientNet B0-B7: parity with torchvision, stage layout, stochastic depth.
 
-B5-B7 are checked by structure only (parameter count, BatchNorm settings, drop rates); their
-forward graph is B0's with more blocks. V2 is in test_efficientnet_v2.py (each file < ~90 s).
+Forward parity (compiling an EfficientNet takes ~10-20 s on this machine) runs on B0 and B3 (S1's
+model); every variant's structure is checked without running it: parameter count, key-map
+coverage of torchvision's state dict, BatchNorm settings, drop rates. B1-B7 are B0's graph with
+other widths, depths and (B5-B7) BatchNorm eps/momentum. V2 is in test_efficientnet_v2.py.
 """
 
 import jax.numpy as jnp
@@ -15,16 +17,16 @@ pytest.importorskip("torchvision")
 from artjax import models  # noqa: E402
 from artjax.models.efficientnet import DropPath  # noqa: E402
 from efficientnet_checks import (check_batchnorm_settings_and_drop_rates,  # noqa: E402
-                                 check_converted_model_matches_torch, check_parameter_count,
-                                 check_stage_layout)
+                                 check_converted_model_matches_torch, check_stage_layout,
+                                 check_structure)
 
 
 @pytest.mark.parametrize("arch", [f"efficientnet_b{i}" for i in range(8)])
-def test_parameter_count_equals_torchvision(arch):
-    check_parameter_count(arch)
+def test_structure_equals_torchvision(arch):
+    check_structure(arch)
 
 
-@pytest.mark.parametrize("arch", [f"efficientnet_b{i}" for i in range(5)])
+@pytest.mark.parametrize("arch", ["efficientnet_b0", "efficientnet_b3"])
 def test_converted_torchvision_model_matches_torch(arch, tmp_path):
     check_converted_model_matches_torch(arch, tmp_path)
 
@@ -33,7 +35,7 @@ def test_stage_layout_follows_torchvision_features():
     check_stage_layout("efficientnet_b0", 7)
 
 
-@pytest.mark.parametrize("arch", ["efficientnet_b0", "efficientnet_b5"])
+@pytest.mark.parametrize("arch", ["efficientnet_b0", "efficientnet_b4", "efficientnet_b5"])
 def test_batchnorm_settings_and_drop_rates_equal_torchvision(arch):
     check_batchnorm_settings_and_drop_rates(arch)
 

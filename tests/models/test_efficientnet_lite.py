@@ -15,8 +15,8 @@ timm = pytest.importorskip("timm")
 
 from artjax import models  # noqa: E402
 from artjax.weights import keymaps  # noqa: E402
-from jit_parity import assert_parity, calibrate_with_floor, load_converted  # noqa: E402
-from parity import abstract_param_count, torch_param_count  # noqa: E402
+from jit_parity import (assert_parity, assert_same_structure,  # noqa: E402
+                        calibrate_with_floor, load_converted)
 
 LITES = [f"efficientnet_lite{i}" for i in range(5)]
 
@@ -27,9 +27,8 @@ def _meta_timm(arch, **kwargs):
 
 
 @pytest.mark.parametrize("arch", LITES)
-def test_parameter_count_equals_timm(arch):
-    assert abstract_param_count(arch, num_classes=10) == torch_param_count(
-        _meta_timm(arch, num_classes=10))
+def test_structure_equals_timm(arch):
+    assert_same_structure(_meta_timm(arch, num_classes=10), arch, num_classes=10, source="timm")
 
 
 @pytest.mark.parametrize("arch", LITES)

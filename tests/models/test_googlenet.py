@@ -12,8 +12,8 @@ from artjax import models  # noqa: E402
 from artjax.weights import keymaps, store  # noqa: E402
 from artjax.weights.convert import map_state_dict  # noqa: E402
 from artjax.weights.keymaps.googlenet import RULES  # noqa: E402
-from jit_parity import (assert_parity, calibrate_with_floor, load_converted,  # noqa: E402
-                        zeros_like)
+from jit_parity import (assert_parity, assert_same_structure,  # noqa: E402
+                        calibrate_with_floor, load_converted, zeros_like)
 from parity import (abstract_param_count, assert_close, nhwc,  # noqa: E402
                     torch_param_count)
 
@@ -36,6 +36,8 @@ def test_parameter_count_equals_torchvision(aux_logits):
                                               init_weights=False)
     assert abstract_param_count("googlenet", num_classes=10,
                                 aux_logits=aux_logits) == torch_param_count(tmodel)
+    if not aux_logits:
+        assert_same_structure(tmodel, "googlenet", num_classes=10)
 
 
 def test_converted_torchvision_model_matches_torch(tmp_path):

@@ -8,7 +8,7 @@ from flax import nnx
 
 from artjax import models
 from parity import (abstract_param_count, assert_eval_parity, assert_train_batchnorm_parity,
-                    convert_and_load, param_count, calibrate_batchnorm, torch_param_count)
+                    calibrate_batchnorm, convert_and_load, param_count, torch_param_count)
 
 
 def torch_pooled(tmodel, x):
@@ -20,10 +20,10 @@ def torch_pooled(tmodel, x):
 def test_converted_torchvision_resnet_matches_torch(arch, tmp_path):
     torch.manual_seed(0)
     tmodel = getattr(torchvision.models, arch)(num_classes=7)
+    x = torch.randn(2, 3, 64, 64)
+    calibrate_batchnorm(tmodel, torch.randn(4, 3, 64, 64))
     model = convert_and_load(tmodel, arch, tmp_path)
     assert param_count(model) == torch_param_count(tmodel)
-
-    x = torch.randn(2, 3, 64, 64)
     assert_eval_parity(tmodel, model, x, torch_pooled)
     _, maps = model.forward_features(jnp.zeros((1, 64, 64, 3)))
     assert [maps[s].shape[1] for s in model.stage_names[:-1]] == [16, 16, 8, 4, 2]

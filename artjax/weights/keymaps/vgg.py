@@ -17,5 +17,5 @@ def keymap(arch: str, source: str) -> KeyMap:
             features.append(None)
         features.append(None)
     classifier = ["head/fc1", None, None, "head/fc2", None, None, "head/fc3"]
-    return KeyMap(sequential_rules("features", features) + sequential_rules("classifier", classifier),
-                  classifier="classifier.6.weight")
+    rules = sequential_rules("features", features) + sequential_rules("classifier", classifier)
+    return KeyMap(rules, classifier="classifier.6.weight")
