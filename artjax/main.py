@@ -31,10 +31,14 @@ def main(argv: list[str]) -> None:
 
     try:
         loop.run(config, _WORKDIR.value)
-        if config.model.resizer.enabled and jax.process_index() == 0:
-            from artjax.eval.resizer_figure import write_resizer_figure
+        if jax.process_index() == 0:
+            if config.model.resizer.enabled:  # before the report, which links the figure
+                from artjax.eval.resizer_figure import write_resizer_figure
 
-            print(f"Resizer figure: {write_resizer_figure(_WORKDIR.value)}")
+                write_resizer_figure(_WORKDIR.value)
+            from artjax.report import write_report
+
+            print(f"report: {write_report(_WORKDIR.value)}")
     except (loop.NonFiniteLoss, UnreadableImages, FileNotFoundError, ValueError) as error:
         if os.environ.get("ARTJAX_DEBUG"):
             raise

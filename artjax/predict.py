@@ -3,11 +3,13 @@
     python -m artjax.predict --workdir DIR PATH... [--top-k 5] [--view full|quadrants|pyramid]
         [--which best|latest] [--out preds.csv] [--batch-size 32]
 
-PATHs are image files or folders (walked recursively for image extensions). Each image goes
-through the run's evaluation transform (per crop of the view) and its preprocessing; the top-k
-classes are printed with their probabilities. Unreadable files are reported once on stderr and
-skipped. Exit status: 0 when at least one image was predicted, 1 when every image was
-unreadable, 2 for a bad command (no run, no checkpoint, no images).
+PATHs are image files or folders (walked recursively for image extensions). Each image is seen as
+the run's evaluation sees it (`full`: the eval transform; `quadrants` / `pyramid`: crops each
+resized to data.image_size; a pyramid model always gets its pyramid crops) and normalised with
+the model's preprocessing; the top-k classes are printed with their probabilities. Unreadable
+files are reported once on stderr and skipped. Exit status: 0 when at least one image was
+predicted, 1 when every image was unreadable, 2 for a bad command (no run, no checkpoint, no
+images).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from artjax.config import ConfigError
 from artjax.data.augment import make_transform
 from artjax.data.decode import DecodeError, decode_image
 from artjax.data.sources.files import IMAGE_EXTENSIONS
@@ -40,12 +43,11 @@ class UsageError(Exception):
 
 def make_classifier(run: RestoredRun, *, batch_size: int) -> tuple[Classifier, Callable[[jax.Array], jax.Array]]:
     """The run's model as a Classifier, and its uint8 -> model-input normalisation."""
-    model = run.model
-    # A pyramid model wraps its backbone, whose weights define the preprocessing.
-    preprocessing: Preprocessing = getattr(model, "preprocessing", None) or model.backbone.preprocessing
+    preprocessing: Preprocessing = run.model.preprocessing  # a wrapper (pyramid, Resizer) has its backbone's
     prepare = functools.partial(steps.normalize, mean=preprocessing.mean, std=preprocessing.std,
                                 dtype=jnp.dtype(run.config.model.dtype))
-    classifier = Classifier(model, prepare=prepare, sigmoid=run.config.loss.kind == "sigmoid", batch_size=batch_size)
+    classifier = Classifier(run.model, prepare=prepare, sigmoid=run.config.loss.kind == "sigmoid",
+                            batch_size=batch_size)
     return classifier, prepare
 
 
@@ -112,7 +114,9 @@ def _csv_row(path: str, prediction: Prediction, class_names: Sequence[str], top_
     return row
 
 
-def predict(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Runs the command of the parsed `args`; returns the exit status, raises UsageError."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr  # looked up now: tests swap them
     if not os.path.isdir(args.workdir):
         raise UsageError(f"--workdir {args.workdir}: no such directory")
     if args.top_k < 1 or args.batch_size < 1:
@@ -124,7 +128,7 @@ def predict(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextI
         print(f"artjax: {problem}", file=stderr)
     try:
         run = load_run(args.workdir, which=args.which)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ConfigError) as error:  # not a run, no checkpoint, or an unknown config
         raise UsageError(str(error)) from None
     classifier, _ = make_classifier(run, batch_size=args.batch_size)
     view = args.view or classifier.default_view
@@ -157,7 +161,8 @@ def predict(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextI
         writer = csv.writer(out) if out else None
         if writer:
             writer.writerow(_csv_header(top_k, view))
-        for path, prediction in classifier.predict(decoded(), view=view, transform=transform):
+        for path, prediction in classifier.predict(decoded(), view=view, transform=transform,
+                                                   image_size=data.image_size):
             print(_format(path, prediction, run.class_names, top_k, view), file=stdout)
             if writer:
                 writer.writerow(_csv_row(path, prediction, run.class_names, top_k, view))

@@ -19,10 +19,11 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from artjax.config import load_saved_config
+from artjax.config import ConfigError, load_saved_config
 from artjax.data import catalog
 from artjax.data.augment import make_transform
 from artjax.eval import report
+from artjax.eval.inference import Classifier
 from artjax.predict import make_classifier
 from artjax.train.logs import read_metrics
 from artjax.train.restore import load_run
@@ -47,6 +48,14 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
     return rows
 
 
+def _report_view(eval_view: str, classifier: Classifier) -> str:
+    """The run's own validation view where prediction has it (quadrants: scored per painting, by
+    the mean of its crops' probabilities); 'full' for the others (hflip, random_quarter)."""
+    if classifier.levels is not None:
+        return classifier.default_view
+    return eval_view if eval_view in ("full", "quadrants") else "full"
+
+
 def write_report(workdir: str, *, which: str = "best", gallery_size: int = 16, gradcam_count: int = 4,
                  batch_size: int = 32) -> str:
     """Writes DIR/report/ (index.html and its PNGs) and returns the path of index.html."""
@@ -58,8 +67,11 @@ def write_report(workdir: str, *, which: str = "best", gallery_size: int = 16, g
     train = [r for r in records if r.get("split") == "train"]
     val = [r for r in records if r.get("split") == "val"]
     curves, notes = report.render_curves(train, val, report_dir)
-    config_path = os.path.join(workdir, "config.json")
-    config = load_saved_config(config_path) if os.path.exists(config_path) else None
+    config = None
+    try:
+        config = load_saved_config(os.path.join(workdir, "config.json"))
+    except (FileNotFoundError, ConfigError) as error:
+        notes.append(f"no run configuration ({error})")
     best = report.best_record(val, config.checkpoint.best_metric if config is not None else "accuracy")
     class_names: list[str] = []
     if os.path.exists(os.path.join(workdir, "classes.json")):
@@ -78,8 +90,9 @@ def write_report(workdir: str, *, which: str = "best", gallery_size: int = 16, g
         data = run.config.data
         transform = make_transform(data.augment, image_size=data.image_size, train=False)
         source = catalog.open_sources(data)[1]
-        evaluation = report.evaluate_source(classifier, source, transform=transform, view=classifier.default_view,
-                                            errors=catalog.READ_ERRORS)
+        view = _report_view(run.config.eval.view, classifier)
+        evaluation = report.evaluate_source(classifier, source, transform=transform, image_size=data.image_size,
+                                            view=view, errors=catalog.READ_ERRORS)
     except Exception as error:  # noqa: BLE001 - see above
         logging.warning("report: no validation predictions", exc_info=True)
         notes.append(f"no validation predictions ({type(error).__name__}: {error}); the confusion matrix and "

@@ -48,6 +48,7 @@ _CHOICES = {
     "schedule.mode": ("min", "max"),
     "schedule.threshold_mode": ("rel", "abs"),
     "loss.kind": ("softmax", "sigmoid"),
+    "model.head.kind": ("linear", "mlp", "logits", "dense", "vgg_classifier", "alexnet_classifier"),
     "eval.view": ("full", "quadrants", "random_quarter", "hflip"),
     "model.pyramid.rule": ("soft", "hard", "adaptive"),
     "model.resizer.interpolation": ("linear", "cubic", "nearest"),

@@ -46,7 +46,7 @@ def _cams(graphdef: nnx.GraphDef, state: nnx.State, images: jax.Array,
     cam = jax.nn.relu(jnp.einsum("nhwc,nc->nhw", feature_map, weights))
     cam = jax.image.resize(cam, (cam.shape[0], *images.shape[1:3]), method="linear")
     peak = cam.max(axis=(1, 2), keepdims=True)
-    cam = jnp.clip(jnp.where(peak > 0, cam / jnp.where(peak > 0, peak, 1.0), 0.0), 0.0, 1.0)
+    cam = jnp.clip(cam / jnp.where(peak > 0, peak, 1.0), 0.0, 1.0)  # peak 0: the map is all 0
     pooled = pooled.astype(jnp.float32)
     pool_error = jnp.abs(pooled - feature_map.mean(axis=(1, 2))).max() / jnp.maximum(1.0, jnp.abs(pooled).max())
     return cam, chosen, pool_error
@@ -70,5 +70,5 @@ def gradcam(model: Backbone, images: jax.Array | np.ndarray,
     cam, chosen, pool_error = _cams_jit(graphdef, state, images, jnp.asarray(wanted))
     if float(pool_error) > _POOL_TOLERANCE:
         raise ValueError(f"Grad-CAM: {type(model).__name__}'s pooled features are not the spatial mean of its "
-                         f"'{model.feature_stage}' map (max difference {float(pool_error):.3g})")
+                         f"'{model.feature_stage}' map (relative difference {float(pool_error):.3g})")
     return np.asarray(cam), np.asarray(chosen)

@@ -1,7 +1,7 @@
 """Batched class probabilities for whole images seen through an evaluation view.
 
-A view turns one decoded image into crops, each passed through the run's evaluation transform:
-  full       the whole image (one crop);
+A view turns one decoded image into crops (see `make_view`):
+  full       the whole image through the run's evaluation transform (one crop);
   quadrants  its four quarters; the probabilities are averaged and each crop also casts a vote;
   pyramid    the 1x1, 2x2 and 5x5 grids (30 crops). A plain backbone scores every crop, the
              probabilities are averaged per level and the levels combined with S1's weights
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from artjax.data import views
+from artjax.data.multiview import MultiCrop
 from artjax.models.pyramid import default_level_weights
 
 VIEWS = ("full", "quadrants", "pyramid")
@@ -66,18 +66,17 @@ def threaded_map(fn: Callable[[Item], Result], items: Iterable[Item], *, threads
             yield in_flight.popleft().result()
 
 
-def view_crops(image: np.ndarray, view: str, transform: Transform,
-               levels: tuple[int, ...] = PYRAMID_LEVELS) -> np.ndarray:
-    """(crops, s, s, 3) uint8: the view's crops of `image`, each through the eval `transform`."""
+def make_view(view: str, *, transform: Transform, image_size: int,
+              levels: tuple[int, ...] = PYRAMID_LEVELS) -> Callable[[np.ndarray], np.ndarray]:
+    """image -> (crops, s, s, 3) uint8 as evaluation sees it: `full` through the run's eval
+    `transform`; `quadrants` / `pyramid` cut by `data.multiview.MultiCrop`, each crop resized to
+    image_size, exactly as training's multi-crop evaluation and pyramid models cut them."""
     if view == "full":
-        crops = [image]
-    elif view == "quadrants":
-        crops, _ = views.quadrants(image, size=None)
-    elif view == "pyramid":
-        crops, _ = views.pyramid_crops(image, size=None, levels=levels)
-    else:
+        return lambda image: transform(image, 0)[None]  # eval transforms draw no randomness
+    if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
-    return np.stack([transform(crop, 0) for crop in crops])  # eval transforms draw no randomness
+    multicrop = MultiCrop(view, image_size, levels=levels)
+    return lambda image: multicrop(image, np.random.default_rng(0))
 
 
 def combine_pyramid(crop_probs: np.ndarray, levels: tuple[int, ...]) -> np.ndarray:
@@ -107,7 +106,6 @@ class Classifier:
                  batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model = model
         self.batch_size = batch_size
         self.levels: tuple[int, ...] | None = tuple(model.levels) if hasattr(model, "levels") else None
         graphdef, self._state = nnx.split(model)
@@ -161,15 +159,16 @@ class Classifier:
                 probs = crop_probs.mean(axis=0)
             yield key, Prediction(probs, crop_probs if len(c) > 1 else None)
 
-    def predict(self, images: Iterable[tuple[Key, np.ndarray]], *, view: str,
-                transform: Transform) -> Iterator[tuple[Key, Prediction]]:
-        """(key, decoded RGB image) pairs -> (key, Prediction), in order, batched across images."""
+    def predict(self, images: Iterable[tuple[Key, np.ndarray]], *, view: str, transform: Transform,
+                image_size: int) -> Iterator[tuple[Key, Prediction]]:
+        """(key, decoded RGB image) pairs -> (key, Prediction), in order, batched across images.
+        `transform` is the run's eval transform, `image_size` its data.image_size."""
         self.check_view(view)
-        levels = self.levels or PYRAMID_LEVELS
+        cut = make_view(view, transform=transform, image_size=image_size, levels=self.levels or PYRAMID_LEVELS)
         pending: list[tuple[Key, np.ndarray]] = []
         queued = 0
         for key, image in images:
-            crops = view_crops(image, view, transform, levels)
+            crops = cut(image)
             pending.append((key, crops))
             queued += len(crops)
             if queued >= self.batch_size:

@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import html
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from artjax.eval import plots
 from artjax.eval.gradcam import gradcam
-from artjax.eval.inference import Classifier, Transform, threaded_map, view_crops
+from artjax.eval.inference import Classifier, Transform, threaded_map
 
 Record = dict[str, Any]
 REPORT_DIR = "report"
@@ -66,9 +67,10 @@ def _readable(source: Any, errors: tuple[type[Exception], ...], skipped: list[st
             yield index, record
 
 
-def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform, view: str,
+def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform, image_size: int, view: str,
                     errors: tuple[type[Exception], ...], threads: int = 4) -> Evaluation:
-    """Predicts every record of `source` through `view`; unreadable ones are listed, not fatal."""
+    """Predicts every record of `source` through `view` (`Classifier.predict`); unreadable
+    records are listed, not fatal."""
     skipped: list[str] = []
     records: dict[int, tuple[str, int]] = {}
 
@@ -78,7 +80,7 @@ def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform
             yield index, record["image"]
 
     indices, probs = [], []
-    for index, prediction in classifier.predict(images(), view=view, transform=transform):
+    for index, prediction in classifier.predict(images(), view=view, transform=transform, image_size=image_size):
         indices.append(index)
         probs.append(prediction.probs)
     if not indices:
@@ -147,6 +149,12 @@ class Figure:
     caption: str
 
 
+def _fresh_dir(report_dir: str, name: str) -> None:
+    """Empties a figure folder, so a rewritten report keeps no images of an earlier one."""
+    shutil.rmtree(os.path.join(report_dir, name), ignore_errors=True)
+    os.makedirs(os.path.join(report_dir, name))
+
+
 def _short_id(record_id: str) -> str:
     """The last two parts of a record id: class folder and file name, or split and index."""
     return "/".join(record_id.replace(os.sep, "/").split("/")[-2:])
@@ -157,11 +165,11 @@ def misclassified_gallery(evaluation: Evaluation, source: Any, class_names: Sequ
     """Thumbnails of the most confident mistakes (original images, not the model's input)."""
     wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
     wrong = wrong[np.argsort(-evaluation.probs[wrong].max(axis=1), kind="stable")][:limit]
-    os.makedirs(os.path.join(report_dir, "misclassified"), exist_ok=True)
+    _fresh_dir(report_dir, "misclassified")
     figures = []
     for rank, i in enumerate(wrong):
         image = source.read(int(evaluation.indices[i]))["image"]
-        path = os.path.join("misclassified", f"{rank:02d}.png")
+        path = f"misclassified/{rank:02d}.png"  # a URL: always "/"
         plots.save_thumbnail(image, os.path.join(report_dir, path))
         true, pred = evaluation.labels[i], evaluation.predictions[i]
         figures.append(Figure(path, f"{_short_id(evaluation.ids[i])}: true {class_names[true]} "
@@ -173,20 +181,23 @@ def misclassified_gallery(evaluation: Evaluation, source: Any, class_names: Sequ
 def gradcam_figures(model: Any, prepare: Callable[[jax.Array], jax.Array], evaluation: Evaluation, source: Any, *,
                     transform: Transform, class_names: Sequence[str], report_dir: str,
                     count: int = 4) -> list[Figure]:
-    """Model input | Grad-CAM overlay of the predicted class, for the first `count` images."""
+    """Model input (the eval `transform` of the whole image) | Grad-CAM overlay of the predicted
+    class, for the first `count` images."""
     chosen = np.arange(min(count, len(evaluation.indices)))
-    inputs = np.stack([view_crops(source.read(int(evaluation.indices[i]))["image"], "full", transform)[0]
-                       for i in chosen])
+    inputs = np.stack([transform(source.read(int(evaluation.indices[i]))["image"], 0) for i in chosen])
     heatmaps, _ = gradcam(model, prepare(inputs), evaluation.predictions[chosen])
-    os.makedirs(os.path.join(report_dir, "gradcam"), exist_ok=True)
+    _fresh_dir(report_dir, "gradcam")
     figures = []
     for k, i in enumerate(chosen):
         panel = np.concatenate([inputs[k], plots.heatmap_overlay(inputs[k], heatmaps[k])], axis=1)
-        path = os.path.join("gradcam", f"{k:02d}.png")
+        path = f"gradcam/{k:02d}.png"
         plots.save_thumbnail(panel, os.path.join(report_dir, path), size=384)
         true, pred = evaluation.labels[i], evaluation.predictions[i]
-        figures.append(Figure(path, f"{_short_id(evaluation.ids[i])}: true {class_names[true]}, "
-                                    f"heatmap of the prediction {class_names[pred]} ({evaluation.probs[i, pred]:.2f})"))
+        flat = ""
+        if np.ptp(heatmaps[k]) < 1e-6:  # small images can leave a 1x1 map: nothing spatial to show
+            flat = " (uniform: e.g. a 1x1 feature map)" if heatmaps[k].max() > 0 else " (no location supports it)"
+        figures.append(Figure(path, f"{_short_id(evaluation.ids[i])}: true {class_names[true]}, heatmap of the "
+                                    f"prediction {class_names[pred]} ({evaluation.probs[i, pred]:.2f}){flat}"))
     return figures
 
 
@@ -219,8 +230,8 @@ def _image(path: str, alt: str) -> str:
 
 
 def _figures(figures: Sequence[Figure], kind: str) -> str:
-    return "".join(f"<figure class=\"{kind}\">{_image(f.path, f.caption)}<figcaption>{_e(f.caption)}</figcaption></figure>"
-                   for f in figures)
+    return "".join(f'<figure class="{kind}">{_image(f.path, f.caption)}<figcaption>{_e(f.caption)}</figcaption>'
+                   "</figure>" for f in figures)
 
 
 def _class_table_html(table: dict[str, Any], class_names: Sequence[str]) -> str:
@@ -300,9 +311,9 @@ def write_html(report_dir: str, content: ReportContent) -> str:
     else:
         notes.append("no confusion matrix: neither a restored model nor a validation record has one")
     if content.gallery is not None:
-        parts.append("<h2>Misclassified validation images</h2>"
-                     + ("<p>Most confident mistakes first; probabilities in brackets.</p>" + _figures(content.gallery, "thumb")
-                        if content.gallery else "<p>None.</p>"))
+        shown = ("<p>Most confident mistakes first; probabilities in brackets.</p>"
+                 + _figures(content.gallery, "thumb")) if content.gallery else "<p>None.</p>"
+        parts.append("<h2>Misclassified validation images</h2>" + shown)
     if content.cams:
         parts.append("<h2>Grad-CAM</h2><p>Left: the model's input; right: where the evidence for the "
                      "predicted class lies (red = strongest).</p>" + _figures(content.cams, "cam"))

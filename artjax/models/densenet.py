@@ -95,6 +95,8 @@ class Transition(nnx.Module):
 
 
 class Stem(nnx.Module):
+    """conv0 7x7/2 -> norm0 -> ReLU -> pool0 3x3/2 max-pool (padding 1)."""
+
     def __init__(self, width: int, *, rngs: nnx.Rngs, dtype: Any):
         self.conv0 = _conv(3, width, 7, 2, 3, rngs=rngs, dtype=dtype)
         self.norm0 = layers.BatchNorm(width, dtype=dtype)

@@ -98,6 +98,8 @@ class InceptionAux(nnx.Module):
 
 
 class Stem(nnx.Module):
+    """conv1 7x7/2 -> 3x3/2 max-pool -> conv2 1x1 -> conv3 3x3 -> 3x3/2 max-pool (ceil mode)."""
+
     def __init__(self, *, rngs: nnx.Rngs, dtype: Any):
         self.conv1 = BasicConv(3, 64, 7, 2, 3, rngs=rngs, dtype=dtype)
         self.conv2 = BasicConv(64, 64, 1, rngs=rngs, dtype=dtype)

@@ -40,7 +40,16 @@ class RunResult:
     epoch: int
     final: dict[str, Any]  # the last validation metrics
     best: dict[str, Any]  # the best validation metrics by checkpoint.best_metric
+    best_epoch: int | None
+    trainable_params: int
+    total_params: int
     resumed_from: int | None
+
+    @classmethod
+    def from_meta(cls, step: int, meta: dict[str, Any], resumed_from: int | None) -> RunResult:
+        best = meta["best"] or {}
+        return cls(step, meta["epoch"], meta["last_eval"], best.get("metrics", {}), best.get("epoch"),
+                   meta["trainable_params"], meta["total_params"], resumed_from)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
@@ -58,8 +67,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
             say(f"run in {workdir} is finished (step {resumed_from}, epoch {saved['epoch']}); final metrics:")
             say(_format_metrics(saved["last_eval"]))
             checkpoints.close()
-            best = saved["best"]["metrics"] if saved["best"] else {}
-            return RunResult(resumed_from, saved["epoch"], saved["last_eval"], best, resumed_from)
+            return RunResult.from_meta(resumed_from, saved, resumed_from)
 
     # --- Input -------------------------------------------------------------------------------
     train_source, val_source = catalog.open_sources(config.data)
@@ -202,8 +210,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
         say(f"skipped {len(bad.reasons)} unreadable image(s) (listed in the log above)")
     checkpoints.close()
     log.close()
-    best = meta["best"]["metrics"] if meta["best"] else {}
-    return RunResult(step, meta["epoch"], meta["last_eval"], best, resumed_from)
+    return RunResult.from_meta(step, meta, resumed_from)
 
 
 def _transforms(config: ml_collections.ConfigDict) -> tuple[Any, Any, str]:

@@ -35,13 +35,12 @@ def num_outputs(config: ml_collections.ConfigDict, num_classes: int) -> int:
     return num_classes
 
 
-def head_options(head: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The head config as `models.create` takes it: only the keys its kind uses."""
-    used = {"linear": ("dropout",), "mlp": ("layers", "dropout"), "logits": ("dropout",),
-            "dense": ("units", "dropout"), "vgg_classifier": ("dropout",), "alexnet_classifier": ("dropout",)}
-    if head.kind not in used:
-        raise ValueError(f"model.head.kind {head.kind!r} is not one of {', '.join(used)}")
-    return {"kind": head.kind, **{k: head[k] for k in used[head.kind]}}
+def head_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The head config as `models.create` takes it; heads that flatten a feature map are sized
+    for the run's image size (or the Resizer's output size)."""
+    resizer = config.model.resizer
+    size = resizer.target_size if resizer.enabled else config.data.image_size
+    return {**config.model.head.to_dict(), "input_size": size}
 
 
 def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoch: int) -> Built:
@@ -49,7 +48,7 @@ def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoc
     parameters only, and the learning-rate schedule in optimiser updates."""
     dtype = jnp.dtype(config.model.dtype)
     model = models.create(config.model.name, num_classes=num_outputs(config, num_classes),
-                          weights=config.model.weights or None, head=head_options(config.model.head),
+                          weights=config.model.weights or None, head=head_options(config),
                           dtype=dtype, seed=config.seed)
     resizer, pyramid = config.model.resizer, config.model.pyramid
     if resizer.enabled:

@@ -28,6 +28,10 @@ def _read_safetensors(path: str) -> Mapping[str, Any]:
 
     try:
         return load_file(path)
+    except TypeError:  # numpy lacks bfloat16; JAX reads it (ml_dtypes) and widens to float32
+        from safetensors.flax import load_file as load_jax
+
+        return {k: np.asarray(v, np.float32) for k, v in load_jax(path).items()}
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"cannot read {path}: not a valid safetensors file ({e})") from None
 

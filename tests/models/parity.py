@@ -5,6 +5,8 @@ Import torch only from tests (it is an optional dependency of artjax).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,21 +20,23 @@ from artjax.weights.__main__ import main as weights_cli
 ATOL = RTOL = 1e-4
 
 
-def calibrate_batchnorm(module: torch.nn.Module, x: torch.Tensor) -> None:
-    """Random BN affine parameters, and running statistics measured on `x` (as a trained
-    network's are), so eval-mode activations stay O(1) in deep random networks instead of
-    growing to where float32 rounding alone exceeds the 1e-4 tolerance."""
+def calibrate_batchnorm(module: torch.nn.Module, x: torch.Tensor,
+                        gamma_scale: Callable[[str], float] = lambda name: 1.0) -> None:
+    """Random BN affine parameters (gamma times `gamma_scale(module name)`), and running
+    statistics measured on `x` (as a trained network's are), so eval-mode activations stay O(1)
+    in deep random networks instead of growing to where float32 rounding alone exceeds the 1e-4
+    tolerance."""
     g = torch.Generator().manual_seed(1)
-    bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for m in bns:
-        m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    bns = [(n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for name, m in bns:
+        m.weight.data.copy_((torch.rand(m.num_features, generator=g) + 0.5) * gamma_scale(name))
         m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration forward
     module.train()
     with torch.no_grad():
         module(x)
-    for m in bns:
+    for _, m in bns:
         m.momentum = 0.1
     module.eval()
 

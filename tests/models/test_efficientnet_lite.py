@@ -48,7 +48,8 @@ def test_stage_layout_widths_and_batchnorm_follow_timm():
     model = nnx.eval_shape(lambda: models.create("efficientnet_lite4"))
     tmodel = _meta_timm("efficientnet_lite4")
     assert model.stage_names == ("stem", *(f"stage{i}" for i in range(1, 8)), "final", "head")
-    assert [len(getattr(model, f"stage{i}")) for i in range(1, 8)] == [len(b) for b in tmodel.blocks]
+    assert [len(getattr(model, f"stage{i}")) for i in range(1, 8)] == [
+        len(b) for b in tmodel.blocks]
     # Stem and final conv stay at 32 / 1280 channels for every width multiplier.
     assert model.stem.conv.out_features == tmodel.conv_stem.out_channels == 32
     assert model.num_features == tmodel.num_features == 1280

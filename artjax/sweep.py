@@ -1,0 +1,76 @@
+"""Run the variants of an experiment one after another and tabulate them (S0's Tables 1, 3, 4).
+
+    python -m artjax.sweep --config experiments/wikiart.py[:fixed,variant] \\
+        --grid freeze=none,conv1,conv1-2,conv1-3 --workdir runs/wikiart_freeze
+
+Each grid value runs as `--config file:fixed,key=value` in DIR/key=value; re-running the sweep
+resumes unfinished runs and skips finished ones. The markdown table (scenario, trainable
+parameters, best validation loss / accuracy / macro-F1, epoch of the best) goes to stdout and
+DIR/results.md. A grid key that is a flag rather than key=value (`--grid resizer,resizer_cbam`)
+runs each flag as the variant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from artjax import runtime
+
+runtime.configure_host_devices()
+
+from absl import app, flags, logging  # noqa: E402
+
+_CONFIG = flags.DEFINE_string("config", None, "experiment file, optionally with :fixed,variants")
+_GRID = flags.DEFINE_string("grid", None, "key=value1,value2,... or flag1,flag2,...")
+_WORKDIR = flags.DEFINE_string("workdir", None, "sweep directory; one subfolder per run")
+
+
+def runs(config_spec: str, grid: str) -> list[tuple[str, str]]:
+    """(run name, full config spec) per grid value."""
+    path, _, fixed = config_spec.partition(":")
+    key, has_key, values = grid.partition("=")
+    names = [f"{key}={v}" for v in values.split(",")] if has_key else grid.split(",")
+    return [(name, f"{path}:{','.join(filter(None, [fixed, name]))}") for name in names]
+
+
+def table(rows: list[tuple[str, object]]) -> str:
+    lines = ["| scenario | trainable params | best val loss | best val accuracy | best val macro-F1 | best epoch |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, r in rows:
+        b = r.best
+        lines.append(f"| {name} | {r.trainable_params:,} | {b.get('loss', float('nan')):.4f} | "
+                     f"{b.get('accuracy', float('nan')):.4f} | {b.get('macro_f1', float('nan')):.4f} | {r.best_epoch} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1 or not (_CONFIG.value and _GRID.value and _WORKDIR.value):
+        print("artjax: usage: python -m artjax.sweep --config FILE[:variants] --grid key=v1,v2 --workdir DIR",
+              file=sys.stderr)
+        sys.exit(2)
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    from artjax.config import ConfigError, load_config, validate
+    from artjax.train import loop
+
+    plan = runs(_CONFIG.value, _GRID.value)
+    try:
+        configs = [(name, load_config(spec)) for name, spec in plan]  # every variant checked before any run
+        for _, config in configs:
+            validate(config)
+    except ConfigError as error:
+        print(f"artjax: {error}", file=sys.stderr)
+        sys.exit(2)
+    results = []
+    for name, config in configs:
+        print(f"== {name}")
+        results.append((name, loop.run(config, os.path.join(_WORKDIR.value, name))))
+    text = table(results)
+    with open(os.path.join(_WORKDIR.value, "results.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,115 @@
+"""The artjax side: the real train step (steps.make_train_step over the default mesh), the real
+eval step, or the real grain input pipeline. Import only after XLA_FLAGS are settled
+(worker.py configures the host devices before anything imports JAX)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from artjax.config.defaults import defaults
+from artjax.data import augment, pipeline
+from artjax.data.painters import PaintersSource
+from artjax.eval import metrics
+from artjax.train import mesh as mesh_lib
+from artjax.train import setup, steps
+from benchmarks.cases import Side
+
+Runner = Callable[[int], None]
+
+
+def _nothing() -> None:
+    """Model runs need no per-repeat preparation."""
+
+
+def _config(side: Side) -> Any:
+    config = defaults()
+    config.model.name = side.model
+    config.model.dtype = side.dtype
+    config.model.head.kind = dict(side.head).get("kind", "linear")
+    config.model.head.layers = dict(side.head).get("layers", 1)
+    config.train.batch_size = side.batch
+    config.train.freeze = side.freeze
+    config.optimizer.name = "sgd"
+    config.optimizer.momentum = 0.9
+    if side.cutmix:
+        config.mix.prob = 1.0
+        config.mix.cutmix_alpha = 1.0
+    return config
+
+
+def _batch(side: Side, mesh: Any) -> dict[str, jax.Array]:
+    rng = np.random.default_rng(0)
+    host = {"image": rng.integers(0, 256, (side.batch, side.size, side.size, 3), dtype=np.uint8),
+            "label": rng.integers(0, side.num_classes, side.batch).astype(np.int32)}
+    if side.mode == "inference":
+        host["mask"] = np.ones(side.batch, np.float32)
+    return mesh_lib.to_global(host, mesh_lib.batch_sharding(mesh))
+
+
+def _model_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
+    config = _config(side)
+    mesh = mesh_lib.make_mesh(side.batch)
+    built = setup.build(config, num_classes=side.num_classes, steps_per_epoch=1)
+    preprocessing = built.model.preprocessing
+    train_graphdef, eval_graphdef, state = setup.split_modes(built, config)
+    trainable = built.trainable
+    del built
+    state = mesh_lib.replicate(state, mesh)
+    batch = _batch(side, mesh)
+    box = {"state": state}  # the step donates its input state; keep the newest one here
+    if side.mode == "train":
+        train_step = steps.make_train_step(
+            train_graphdef, trainable=trainable, preprocessing=preprocessing, dtype=jax.numpy.dtype(side.dtype), num_classes=side.num_classes,
+            loss_cfg=config.loss, mix_cfg=config.mix, class_weights=None, level_loss_weight=0.0,
+            seed=config.seed, state_sharding=mesh_lib.replicated(mesh))
+
+        def run(n: int) -> None:
+            out = None
+            for _ in range(n):
+                box["state"], out = train_step(box["state"], batch)
+            jax.block_until_ready(out)
+    else:
+        eval_step = steps.make_eval_step(eval_graphdef, preprocessing=preprocessing,
+                                         dtype=jax.numpy.dtype(side.dtype), sigmoid=False, crops="none")
+
+        def run(n: int) -> None:
+            counts = mesh_lib.replicate({"main": metrics.init_counts(side.num_classes)}, mesh)
+            for _ in range(n):
+                counts = eval_step(box["state"], batch, counts)
+            jax.block_until_ready(counts)
+
+    info = {"devices": jax.device_count(), "mesh": int(mesh.devices.size), "platform": jax.default_backend()}
+    return _nothing, run, info
+
+
+def _pipeline_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
+    source = PaintersSource(split="train", num_examples=100_000)
+    transform = augment.make_transform(side.augment, image_size=side.size, train=True)
+    options = pipeline.PipelineOptions(workers=side.workers)
+    epochs = iter(range(1_000_000))
+    box: dict[str, Any] = {}
+
+    def before() -> None:
+        # A fresh iterator per repeat, started (first batch taken) before the clock runs, and
+        # closed after it: idle workers must not keep prefetching while the other side is timed.
+        box["batches"] = pipeline.train_batches(source, epoch=next(epochs), batch_size=side.batch,
+                                                transform=transform, seed=0, bad=pipeline.BadRecords(),
+                                                options=options)
+        next(box["batches"])
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            next(box["batches"])
+        box.pop("batches")
+
+    return before, run, {"workers": side.workers, "augment": side.augment}
+
+
+def prepare(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
+    """(untimed per-repeat preparation, run(n) that executes n steps and blocks until done,
+    facts about the setup)."""
+    return _pipeline_runner(side) if side.mode == "pipeline" else _model_runner(side)

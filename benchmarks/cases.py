@@ -1,0 +1,113 @@
+"""The benchmark cases: each times side A against side B, alternately, in one run.
+
+A side is one framework running one workload; most cases put artjax (A) against its PyTorch
+equivalent (B), some put two artjax settings side by side (CutMix on/off, 1 vs 2 host devices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+MODES = ("train", "inference", "pipeline")
+FRAMEWORKS = ("artjax", "torch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One framework's workload. `devices` = None keeps artjax's default (one per core)."""
+
+    framework: str
+    model: str
+    mode: str
+    batch: int
+    size: int
+    num_classes: int = 1000
+    dtype: str = "float32"
+    head: tuple[tuple[str, Any], ...] = ()  # artjax head options, e.g. (('kind', 'mlp'), ('layers', 2))
+    freeze: tuple[str, ...] = ()
+    cutmix: bool = False
+    devices: int | None = None
+    workers: int = 0  # pipeline: loader worker processes
+    augment: str = "flip"  # pipeline: artjax.data.augment preset
+
+    def __post_init__(self) -> None:
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"framework {self.framework!r} is not one of {FRAMEWORKS}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
+
+    def label(self) -> str:
+        extras = [f"freeze={'+'.join(self.freeze)}" if self.freeze else "",
+                  "cutmix" if self.cutmix else "",
+                  f"devices={self.devices}" if self.devices else "",
+                  f"workers={self.workers}" if self.mode == "pipeline" else "",
+                  self.dtype if self.dtype != "float32" else ""]
+        return " ".join([self.framework, *[e for e in extras if e]])
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Side:
+        data = dict(data)
+        data["head"] = tuple(tuple(kv) for kv in data["head"])
+        data["freeze"] = tuple(data["freeze"])
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    group: str
+    a: Side
+    b: Side
+    steps: int = 1  # steps (batches) per timed repeat
+    warmup: int = 3
+
+
+def _vs_torch(name: str, group: str, *, steps: int = 1, warmup: int = 3, **side: Any) -> Case:
+    return Case(name, group, Side("artjax", **side), Side("torch", **side), steps=steps, warmup=warmup)
+
+
+def _variants(name: str, group: str, a: dict[str, Any], b: dict[str, Any], *, steps: int = 1,
+              **side: Any) -> Case:
+    return Case(name, group, Side("artjax", **side, **a), Side("artjax", **side, **b), steps=steps)
+
+
+_S0_HEAD = (("kind", "mlp"), ("layers", 2))
+_FREEZES = {"none": (), "stem": ("stem",), "stem_stage1": ("stem", "stage1"),
+            "stem_stage1_stage2": ("stem", "stage1", "stage2")}
+
+_LIST = [
+    _vs_torch("smoke_resnet_mini_32", "smoke", model="resnet_mini", mode="train", batch=2, size=32,
+              num_classes=10, warmup=1),
+    _vs_torch("resnet50_train_224", "models 224 px", model="resnet50", mode="train", batch=16, size=224),
+    _vs_torch("resnet50_infer_224", "models 224 px", model="resnet50", mode="inference", batch=32, size=224),
+    _vs_torch("efficientnet_b0_train_224", "models 224 px", model="efficientnet_b0", mode="train", batch=8,
+              size=224),
+    _vs_torch("efficientnet_b0_infer_224", "models 224 px", model="efficientnet_b0", mode="inference", batch=32,
+              size=224),
+    _vs_torch("vgg16_train_224", "models 224 px", model="vgg16", mode="train", batch=8, size=224),
+    _vs_torch("vgg16_infer_224", "models 224 px", model="vgg16", mode="inference", batch=16, size=224),
+    _vs_torch("resnet50_train_32", "CIFAR 32 px", model="resnet50", mode="train", batch=64, size=32,
+              num_classes=10, steps=2),
+    _vs_torch("resnet50_infer_32", "CIFAR 32 px", model="resnet50", mode="inference", batch=64, size=32,
+              num_classes=10, steps=4),
+    _variants("resnet50_cutmix_224", "CutMix overhead", {"cutmix": True}, {}, model="resnet50", mode="train",
+              batch=16, size=224),
+    _variants("resnet50_devices_224", "host devices", {"devices": 2}, {"devices": 1}, model="resnet50",
+              mode="train", batch=16, size=224),
+    *[_vs_torch(f"resnet50_s0_freeze_{key}", "S0 freeze", model="resnet50", mode="train", batch=16, size=224,
+                num_classes=25, head=_S0_HEAD, freeze=stages) for key, stages in _FREEZES.items()],
+    *[_vs_torch(f"pipeline_{preset}_224_w{w}", "input pipeline", model="none", mode="pipeline", batch=32,
+                size=224, workers=w, augment=preset, steps=6, warmup=1)
+      for preset in ("s1_b3",) for w in (0, 1, 2)],
+]
+CASES: dict[str, Case] = {case.name: case for case in _LIST}
+
+
+def get_case(name: str) -> Case:
+    if name not in CASES:
+        raise ValueError(f"unknown case {name!r}; `python -m benchmarks --list` lists them")
+    return CASES[name]

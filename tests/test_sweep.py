@@ -1,0 +1,46 @@
+"""The sweep over S0's four freeze scenarios: trainable parameter counts equal torchvision's
+with requires_grad=False on the same stages, and a rerun skips finished runs."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import torch
+import torchvision
+
+from artjax.sweep import runs
+
+ROOT = pathlib.Path(__file__).parents[1]
+CONFIG = str(ROOT / "experiments" / "wikiart.py") + ":smoke"
+FROZEN = {"none": (), "conv1": ("conv1", "bn1"), "conv1-2": ("conv1", "bn1", "layer1"),
+          "conv1-3": ("conv1", "bn1", "layer1", "layer2")}
+
+
+def _torchvision_trainable(frozen, num_classes=4):
+    model = torchvision.models.resnet50()
+    model.fc = torch.nn.Sequential(torch.nn.Linear(2048, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, num_classes))
+    for name, p in model.named_parameters():
+        p.requires_grad = not name.startswith(tuple(f"{f}." for f in frozen))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_run_names_and_specs():
+    assert runs("x.py:smoke", "freeze=none,conv1") == [("freeze=none", "x.py:smoke,freeze=none"),
+                                                        ("freeze=conv1", "x.py:smoke,freeze=conv1")]
+    assert runs("x.py", "resizer,baseline") == [("resizer", "x.py:resizer"), ("baseline", "x.py:baseline")]
+
+
+def test_freeze_sweep_table_matches_torchvision_and_reruns_skip(tmp_path):
+    args = [sys.executable, "-m", "artjax.sweep", "--config", CONFIG, "--grid", "freeze=none,conv1,conv1-2,conv1-3",
+            "--workdir", str(tmp_path)]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert first.returncode == 0, first.stderr[-3000:]
+    table = (tmp_path / "results.md").read_text()
+    for scenario, frozen in FROZEN.items():
+        row = re.search(rf"\| freeze={scenario} \| ([\d,]+) \|", table)
+        assert row, table
+        assert int(row.group(1).replace(",", "")) == _torchvision_trainable(frozen), scenario
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("is finished") == 4
+    assert (tmp_path / "results.md").read_text() == table
