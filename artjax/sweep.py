@@ -39,8 +39,8 @@ def table(rows: list[tuple[str, object]]) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for name, r in rows:
         b = r.best
-        lines.append(f"| {name} | {r.trainable_params:,} | {b.get('loss', float('nan')):.4f} | "
-                     f"{b.get('accuracy', float('nan')):.4f} | {b.get('macro_f1', float('nan')):.4f} | {r.best_epoch} |")
+        scores = " | ".join(f"{b.get(k, float('nan')):.4f}" for k in ("loss", "accuracy", "macro_f1"))
+        lines.append(f"| {name} | {r.trainable_params:,} | {scores} | {r.best_epoch} |")
     return "\n".join(lines)
 
 

@@ -18,7 +18,8 @@ from artjax import runtime
 
 
 def _tree_cpu_seconds() -> float:
-    """CPU time of this process and its live children (loader workers), from /proc."""
+    """CPU time of this process, its live children (loader workers, from /proc) and its reaped
+    children (getrusage), so workers that end inside the timed window still count."""
     ticks = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
     parents: dict[int, int] = {}
@@ -33,7 +34,8 @@ def _tree_cpu_seconds() -> float:
             continue  # the process ended meanwhile
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
-    total = 0.0
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = reaped.ru_utime + reaped.ru_stime
     for pid, seconds in times.items():
         p = pid
         while p > 1 and p != me:
@@ -50,6 +52,9 @@ def main() -> None:
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                        + f" --xla_force_host_platform_device_count={side_json['devices']}")
         runtime.configure_host_devices()  # artjax's default, before JAX is imported
+    from absl import flags
+
+    flags.FLAGS(sys.argv[:1])  # grain's worker processes read absl flags; artjax's CLIs parse them in app.run
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
 

@@ -1,7 +1,6 @@
 """The CLI end to end: a tiny quickstart trains, checkpoints, resumes and reports; config errors."""
 
 import json
-import os
 import pathlib
 import signal
 import subprocess

@@ -22,12 +22,15 @@ def test_notebook_runs_in_small_mode(name, tmp_path, monkeypatch):
     nb = nbformat.read(os.path.join(COLAB, name), as_version=4)
     assert nb.cells[0].source.startswith("SMALL = True"), "the first cell must select the small mode"
     monkeypatch.setenv("ARTJAX_RUNS", str(tmp_path))
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": COLAB}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": COLAB}}).execute()
     errors = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
               if out.output_type == "error"]
     assert not errors
     for relative in EXPECTED[name]:
         assert os.path.exists(tmp_path / relative), f"{name} did not write {relative}"
+        if relative.endswith(".csv"):  # a header and one row per predicted painting
+            with open(tmp_path / relative) as f:
+                assert len(f.read().splitlines()) > 1, f"{relative} holds no prediction"
     images = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
               if "image/png" in out.get("data", {})]
     assert images, f"{name} displayed no figure"

@@ -2,10 +2,7 @@
 error exits; and the Classifier's batching and pyramid-model path on their own."""
 
 import csv
-import pathlib
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,17 +15,11 @@ from artjax.eval.inference import Classifier
 from artjax.models.pyramid import Pyramid
 from artjax.train import steps
 
-ROOT = pathlib.Path(__file__).parents[1]
-QUICKSTART = str(ROOT / "experiments" / "quickstart.py")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("predict") / "run"
-    result = subprocess.run([sys.executable, "-m", "artjax.main", "--config", QUICKSTART + ":smoke",
-                             "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+def run_dir(smoke_run):
+    return smoke_run
 
 
 @pytest.fixture(scope="module")

@@ -6,4 +6,5 @@ from artjax.config.smoke import apply_smoke
 from artjax.config.variants import parse_variant
 from artjax.config.validate import ConfigError, flat_keys, validate
 
-__all__ = ["ConfigError", "apply_smoke", "check_key", "defaults", "flat_keys", "load_config", "load_saved_config", "parse_variant", "validate"]
+__all__ = ["ConfigError", "apply_smoke", "check_key", "defaults", "flat_keys", "load_config", "load_saved_config",
+           "parse_variant", "validate"]

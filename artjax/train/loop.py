@@ -76,7 +76,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     if num_classes != len(class_names):
         raise ValueError(f"model.num_classes is {num_classes} but the data has {len(class_names)} classes")
     if config.data.strict:  # the whole list before any training, rather than a stop mid-epoch
-        unreadable = [reason for source in (train_source, val_source) for _, reason in scan.scan_source(source, threads=4).bad]
+        unreadable = [reason for source in (train_source, val_source)
+                      for _, reason in scan.scan_source(source, threads=4).bad]
         if unreadable:
             raise pipeline.UnreadableImages(f"{len(unreadable)} unreadable image(s) and data.strict=True:\n  "
                                             + "\n  ".join(unreadable))
@@ -112,7 +113,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
 
     # --- Resume -----------------------------------------------------------------------------------
     log = MetricsLog(workdir, enabled=is_main)
-    meta = {"epoch": 0, "iterator": None, "best": None, "last_eval": None, "stale_evals": 0, "class_names": class_names,
+    meta = {"epoch": 0, "iterator": None, "best": None, "last_eval": None, "stale_evals": 0,
+            "class_names": class_names,
             "preprocessing": preprocessing.to_dict(), "trainable_params": trainable_params,
             "total_params": total_params, "plateau": plateau.state_dict() if plateau else None}
     if resumed_from is not None:

@@ -7,7 +7,6 @@ import json
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from artjax import report as report_cli
 from artjax.eval.report import class_table, confused_pairs
 
 ROOT = pathlib.Path(__file__).parents[2]
-QUICKSTART = str(ROOT / "experiments" / "quickstart.py")
 
 
 class _Page(html.parser.HTMLParser):
@@ -59,12 +57,8 @@ def _parse(index):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("report") / "run"
-    result = subprocess.run([sys.executable, "-m", "artjax.main", "--config", QUICKSTART + ":smoke",
-                             "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+def run_dir(smoke_run):
+    return smoke_run
 
 
 @pytest.fixture(scope="module")

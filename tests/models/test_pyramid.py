@@ -1,6 +1,5 @@
 """Pyramid pooling: the combination rules against hand-computed values, one batched call."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
