@@ -11,6 +11,9 @@ from artjax.models.pyramid import Pyramid, default_level_weights
 class MeanColour(nnx.Module):
     """A fixed 'backbone': the logits of a crop are its mean RGB (3 classes); records calls."""
 
+    stage_names = ("head",)
+    preprocessing = None
+
     def __init__(self):
         self.calls = []
 

@@ -37,7 +37,7 @@ mesh = mesh_lib.make_mesh(BATCH)
 state = mesh_lib.replicate(state, mesh)
 step = steps.make_train_step(train_graphdef, trainable=built.trainable, preprocessing=built.model.preprocessing,
                              dtype=np.float32, num_classes=CLASSES, loss_cfg=config.loss, mix_cfg=config.mix,
-                             class_weights=None, seed=0, state_sharding=mesh_lib.replicated(mesh))
+                             class_weights=None, level_loss_weight=0.0, seed=0, state_sharding=mesh_lib.replicated(mesh))
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(STEPS, BATCH, 16, 16, 3), dtype=np.uint8)
 labels = rng.integers(0, CLASSES, size=(STEPS, BATCH)).astype(np.int32)
