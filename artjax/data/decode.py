@@ -17,6 +17,7 @@ import struct
 import warnings
 
 import numpy as np
+from absl import logging
 from PIL import Image, ImageOps
 
 # We enforce our own `max_pixels` limit before decoding; Pillow's warning between its two
@@ -103,8 +104,9 @@ def decode_image(
             img.load()
             try:
                 ImageOps.exif_transpose(img, in_place=True)
-            except (OSError, ValueError, SyntaxError, KeyError, TypeError):
-                pass  # a corrupt EXIF block should not cost the pixels: keep them as stored
+            except (OSError, ValueError, SyntaxError, KeyError, TypeError) as error:
+                # A corrupt EXIF block should not cost the pixels: keep them as stored, and say so.
+                logging.warning("%s: ignoring an unreadable EXIF orientation (%s)", label, error)
             return _to_rgb(img)
     except DecodeError:
         raise

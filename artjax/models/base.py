@@ -90,17 +90,14 @@ class Backbone(nnx.Module):
       head_spec: the resolved head options the current head was built from (see heads.py).
       preprocessing: the `Preprocessing` the model's weights expect.
 
-    Subclasses implement `forward_features` and call `init_head` at the end of `__init__`.
+    Subclasses implement `forward_features(x) -> (pooled features [N, num_features],
+    {stage name: NHWC feature map})` and call `init_head` at the end of `__init__`.
     """
 
     stage_names: tuple[str, ...]
     num_features: int
     num_classes: int
     preprocessing: Preprocessing = IMAGENET
-
-    def forward_features(self, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Returns (pooled features [N, num_features], {stage name: NHWC feature map})."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forward_features")
 
     @property
     def feature_stage(self) -> str:
