@@ -4,6 +4,7 @@ eval step, or the real grain input pipeline. Import only after XLA_FLAGS are set
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,11 +12,11 @@ import jax
 import numpy as np
 
 from artjax.config.defaults import defaults
-from artjax.data import augment, pipeline
-from artjax.data.painters import PaintersSource
+from artjax.data import augment, catalog, pipeline
 from artjax.eval import metrics
 from artjax.train import mesh as mesh_lib
 from artjax.train import setup, steps
+from benchmarks import pipeline_data
 from benchmarks.cases import Side
 
 Runner = Callable[[int], None]
@@ -38,12 +39,16 @@ def _config(side: Side) -> Any:
     if side.cutmix:
         config.mix.prob = 1.0
         config.mix.cutmix_alpha = 1.0
+    if side.pyramid:
+        config.model.pyramid.enabled = True
+        config.model.pyramid.levels = side.pyramid
     return config
 
 
 def _batch(side: Side, mesh: Any) -> dict[str, jax.Array]:
     rng = np.random.default_rng(0)
-    host = {"image": rng.integers(0, 256, (side.batch, side.size, side.size, 3), dtype=np.uint8),
+    crops = (side.crops(),) if side.pyramid else ()
+    host = {"image": rng.integers(0, 256, (side.batch, *crops, side.size, side.size, 3), dtype=np.uint8),
             "label": rng.integers(0, side.num_classes, side.batch).astype(np.int32)}
     if side.mode == "inference":
         host["mask"] = np.ones(side.batch, np.float32)
@@ -87,26 +92,33 @@ def _model_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any
 
 
 def _pipeline_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
-    source = PaintersSource(split="train", num_examples=100_000)
+    source = pipeline_data.make_source(side.data)
     transform = augment.make_transform(side.augment, image_size=side.size, train=True)
-    options = pipeline.PipelineOptions(workers=side.workers)
+    options = pipeline.PipelineOptions(workers=side.workers, errors=catalog.READ_ERRORS)
     epochs = iter(range(1_000_000))
     box: dict[str, Any] = {}
+    facts: dict[str, Any] = {"workers": side.workers, "augment": side.augment, "data": side.data}
 
     def before() -> None:
-        # A fresh iterator per repeat, started (first batch taken) before the clock runs, and
-        # closed after it: idle workers must not keep prefetching while the other side is timed.
+        # A fresh iterator per repeat, started before the clock runs (one batch per worker, so that
+        # every worker process is up). The previous one is closed here too: shutting down worker
+        # processes takes seconds that belong to neither repeat (both are reported, not timed).
+        start = time.perf_counter()
+        box.pop("batches", None)
+        facts["close_s"] = round(time.perf_counter() - start, 2)
+        start = time.perf_counter()
         box["batches"] = pipeline.train_batches(source, epoch=next(epochs), batch_size=side.batch,
                                                 transform=transform, seed=0, bad=pipeline.BadRecords(),
                                                 options=options)
-        next(box["batches"])
+        for _ in range(max(1, side.workers)):
+            next(box["batches"])
+        facts["start_s"] = round(time.perf_counter() - start, 2)
 
     def run(n: int) -> None:
         for _ in range(n):
             next(box["batches"])
-        box.pop("batches")
 
-    return before, run, {"workers": side.workers, "augment": side.augment}
+    return before, run, facts
 
 
 def prepare(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:

@@ -1,21 +1,25 @@
 """The PyTorch side: torchvision models in channels_last with one intra-op thread per core,
 SGD momentum 0.9, the same shapes and the same uint8 -> normalised input as artjax's step; and a
-torch DataLoader over the same painters source and albumentations transform."""
+torch DataLoader over the same artjax source and albumentations transform."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
+import timm
 import torch
 import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from artjax.data import augment
-from artjax.data.painters import PaintersSource
+from artjax.data.sources import Source
+from benchmarks import pipeline_data
 from benchmarks.cases import Side
 
 Runner = Callable[[int], None]
@@ -47,6 +51,8 @@ def _resnet_mini(num_classes: int, width: int = 16) -> nn.Module:
 def _model(side: Side) -> nn.Module:
     if side.model == "resnet_mini":
         return _resnet_mini(side.num_classes)
+    if side.model.startswith("efficientnet_lite"):  # not in torchvision
+        return timm.create_model(side.model, num_classes=side.num_classes)
     model = getattr(torchvision.models, side.model)(num_classes=side.num_classes)
     head = dict(side.head)
     if head.get("kind") == "mlp":  # artjax's MLP head: widths halve, ReLU between (dropout 0)
@@ -65,7 +71,8 @@ def _model(side: Side) -> nn.Module:
 def _model_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
     model = _model(side).to(memory_format=torch.channels_last)
     rng = np.random.default_rng(0)
-    images = torch.from_numpy(rng.integers(0, 256, (side.batch, side.size, side.size, 3), dtype=np.uint8))
+    crops = side.batch * side.crops()  # a pyramid scores every crop of the batch in one call
+    images = torch.from_numpy(rng.integers(0, 256, (crops, side.size, side.size, 3), dtype=np.uint8))
     images = images.permute(0, 3, 1, 2)  # NCHW view of NHWC memory: channels_last
     labels = torch.from_numpy(rng.integers(0, side.num_classes, side.batch))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=side.dtype == "bfloat16")
@@ -73,16 +80,22 @@ def _model_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any
     def inputs() -> torch.Tensor:
         return ((images.float() - MEAN) / STD).contiguous(memory_format=torch.channels_last)
 
+    def log_probs(logits: torch.Tensor) -> torch.Tensor:
+        """Per image: log of the crops' mean softmax (the soft pyramid, equal level weights)."""
+        probs = logits.float().softmax(-1).view(side.batch, side.crops(), -1).mean(1)
+        return probs.add(1e-7).log()
+
     if side.mode == "train":
         model.train()
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-        loss_fn = nn.CrossEntropyLoss()
+        loss_fn = nn.NLLLoss() if side.pyramid else nn.CrossEntropyLoss()
 
         def run(n: int) -> None:
             for _ in range(n):
                 optimizer.zero_grad(set_to_none=True)
                 with autocast:
-                    loss = loss_fn(model(inputs()).float(), labels)
+                    logits = model(inputs()).float()
+                    loss = loss_fn(log_probs(logits) if side.pyramid else logits, labels)
                 loss.backward()
                 optimizer.step()
     else:
@@ -91,13 +104,14 @@ def _model_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any
         def run(n: int) -> None:
             with torch.inference_mode(), autocast:
                 for _ in range(n):
-                    model(inputs()).argmax(-1)
+                    logits = model(inputs())
+                    (log_probs(logits) if side.pyramid else logits).argmax(-1)
 
     return _nothing, run, {"threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 class _Dataset(torch.utils.data.Dataset):
-    def __init__(self, source: PaintersSource, transform: Any) -> None:
+    def __init__(self, source: Source, transform: Any) -> None:
         self.source = source
         self.transform = transform
 
@@ -109,23 +123,36 @@ class _Dataset(torch.utils.data.Dataset):
         return self.transform(record["image"], np.random.default_rng(index)), record["label"]
 
 
+def _one_opencv_thread(worker_id: int) -> None:
+    """Albumentations' advice for DataLoader workers: OpenCV's own thread pool in every worker
+    process oversubscribes the cores (torch already limits its own threads to one per worker)."""
+    del worker_id
+    cv2.setNumThreads(1)
+
+
 def _pipeline_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
-    dataset = _Dataset(PaintersSource(split="train", num_examples=100_000),
+    dataset = _Dataset(pipeline_data.make_source(side.data),
                        augment.make_transform(side.augment, image_size=side.size, train=True))
     loader = torch.utils.data.DataLoader(dataset, batch_size=side.batch, shuffle=True, num_workers=side.workers,
-                                         drop_last=True)
+                                         drop_last=True, worker_init_fn=_one_opencv_thread)
     box: dict[str, Any] = {}
+    facts: dict[str, Any] = {"workers": side.workers, "augment": side.augment, "data": side.data}
 
-    def before() -> None:
-        box["batches"] = iter(loader)  # as artjax's side: started before, closed after the clock
-        next(box["batches"])
+    def before() -> None:  # as artjax's side: start-up and the previous iterator's shutdown untimed
+        start = time.perf_counter()
+        box.pop("batches", None)
+        facts["close_s"] = round(time.perf_counter() - start, 2)
+        start = time.perf_counter()
+        box["batches"] = iter(loader)
+        for _ in range(max(1, side.workers)):
+            next(box["batches"])
+        facts["start_s"] = round(time.perf_counter() - start, 2)
 
     def run(n: int) -> None:
         for _ in range(n):
             next(box["batches"])
-        box.pop("batches")
 
-    return before, run, {"workers": side.workers, "augment": side.augment}
+    return before, run, facts
 
 
 def prepare(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:

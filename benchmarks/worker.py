@@ -48,9 +48,10 @@ def _tree_cpu_seconds() -> float:
 def main() -> None:
     side_json, warmup = json.loads(sys.argv[1]), int(sys.argv[2])
     if side_json["framework"] == "artjax":
+        extra = side_json["xla_flags"]
         if side_json["devices"]:
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                       + f" --xla_force_host_platform_device_count={side_json['devices']}")
+            extra += f" --xla_force_host_platform_device_count={side_json['devices']}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {extra}".strip()
         runtime.configure_host_devices()  # artjax's default, before JAX is imported
     from absl import flags
 

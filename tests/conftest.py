@@ -1,5 +1,11 @@
-"""Fixtures shared across test packages."""
+"""Fixtures shared across test packages, and JAX's persistent compilation cache.
 
+The tests compile the same graphs many times over (each CLI subprocess, each xdist worker); the
+cache, shared by every process of the session through the environment, compiles each graph
+once. A user's own JAX_COMPILATION_CACHE_DIR is respected.
+"""
+
+import os
 import pathlib
 import subprocess
 import sys
@@ -7,6 +13,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax-compilation"))
 
 
 @pytest.fixture(scope="session")

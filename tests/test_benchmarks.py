@@ -7,12 +7,13 @@ import dataclasses
 import pytest
 
 from benchmarks import __main__ as cli
-from benchmarks import harness, report
+from benchmarks import csv_index, harness, report
 from benchmarks.cases import CASES, Side
 
 
-def test_smoke_case_runs_both_sides_and_appends_one_row_per_run(tmp_path):
-    case = CASES["smoke_resnet_mini_32"]
+@pytest.mark.parametrize("name", ["smoke_resnet_mini_32", "smoke_pyramid_mini_32"])
+def test_smoke_case_runs_both_sides_and_appends_one_row_per_run(name, tmp_path):
+    case = CASES[name]
     result = harness.run_case(case, repeats=1, steps=1, warmup=1, log=lambda _: None)
     for side in (result.a, result.b):
         assert len(side.images_per_s) == 1 and side.images_per_s[0] > 0
@@ -20,19 +21,21 @@ def test_smoke_case_runs_both_sides_and_appends_one_row_per_run(tmp_path):
     assert result.a.facts["mesh"] >= 1 and result.b.facts["threads"] >= 1
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\nprose\n")
-    report.append(path, result, "python -m benchmarks --case smoke_resnet_mini_32")
-    report.append(path, result, "python -m benchmarks --case smoke_resnet_mini_32")
+    report.append(path, result, f"python -m benchmarks --case {name}")
+    report.append(path, result, f"python -m benchmarks --case {name}")
     text = path.read_text()
     assert text.startswith("# Benchmarks\n\nprose\n")
     assert text.count("### smoke") == 1 and text.count("| date |") == 1  # second row joins the table
     rows = [line for line in text.splitlines() if line.startswith("| 20")]
-    assert len(rows) == 2 and "smoke_resnet_mini_32" in rows[0] and "`python -m benchmarks" in rows[0]
+    assert len(rows) == 2 and name in rows[0] and "`python -m benchmarks" in rows[0]
     assert f"**{result.ratio:.2f}**" in rows[0] and report.machine() in rows[0]
 
 
 def test_side_round_trips_through_json_and_rejects_unknown_modes():
-    side = CASES["resnet50_s0_freeze_stem"].a
-    assert Side.from_json(side.to_json()) == side
+    for name in ("resnet50_s0_freeze_stem", "pyramid_b0_train_30crops", "resnet50_ynn_train_224"):
+        side = CASES[name].a
+        assert Side.from_json(side.to_json()) == side
+    assert CASES["pyramid_b0_train_30crops"].a.crops() == 30
     with pytest.raises(ValueError, match="mode"):
         dataclasses.replace(side, mode="training")
 
@@ -42,3 +45,10 @@ def test_cli_lists_cases_and_rejects_unknown_ones(capsys):
     assert "resnet50_train_224" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["--case", "resnet51_train"])
+
+
+def test_csv_index_measures_a_generated_manifest(capsys):
+    assert csv_index.main(["--rows", "1000", "--classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1,000 rows") and "800 training rows after the hold-out split" in out  # 20 % held out
+    assert float(out.split("indexed in ")[1].split(" s")[0]) >= 0

@@ -1,7 +1,7 @@
 """Every experiment: the full variants carry the seed's recipe (read from the resolved config),
-and one smoke variant per experiment runs end to end from the CLI with checkpoint, metrics and
-report."""
+and every variant's smoke form runs end to end from the CLI with checkpoint, metrics and report."""
 
+import importlib
 import json
 import pathlib
 import subprocess
@@ -86,11 +86,18 @@ def test_kfashion_recipes_s4():
     assert all(_cfg(f"kfashion.py:{m}").data.augment == "s4" for m in ("alexnet", "vgg8", "vgg10", "densenet"))
 
 
-SMOKES = ["wikiart.py:smoke,freeze=conv1", "artist50.py:smoke", "artist50_pyramid.py:smoke",
-          "cifar10_resizer.py:smoke", "cats_vs_dogs.py:smoke", "kfashion.py:smoke"]
+def _smokes() -> list[str]:
+    """Every named variant of every experiment, in its smoke form. wikiart's four freeze
+    scenarios run in tests/test_sweep.py; its FC scenarios run here."""
+    specs = ["wikiart.py:smoke,fc=1", "wikiart.py:smoke,fc=3", "artist50.py:smoke", "artist50.py:smoke,v2m",
+             *[f"artist50_pyramid.py:smoke,{rule}" for rule in ("soft", "hard", "adaptive")]]
+    for name, key in (("cifar10_resizer", "VARIANTS"), ("cats_vs_dogs", "VARIANTS"), ("kfashion", "MODELS")):
+        module = importlib.import_module(f"experiments.{name}")
+        specs += [f"{name}.py:smoke,{variant}" for variant in getattr(module, key)]
+    return specs
 
 
-@pytest.mark.parametrize("spec", SMOKES)
+@pytest.mark.parametrize("spec", _smokes())
 def test_smoke_variant_runs_end_to_end(spec, tmp_path):
     result = subprocess.run([sys.executable, "-m", "artjax.main", "--config", str(EXP / spec), "--workdir",
                              str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=900)

@@ -1,6 +1,7 @@
 """The Colab notebooks run top to bottom in their small mode (SMALL = True) on CPU."""
 
 import os
+import re
 
 import nbformat
 import pytest
@@ -34,3 +35,13 @@ def test_notebook_runs_in_small_mode(name, tmp_path, monkeypatch):
     images = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
               if "image/png" in out.get("data", {})]
     assert images, f"{name} displayed no figure"
+
+
+def test_readme_links_open_every_notebook_of_the_repository_it_clones():
+    with open(os.path.join(os.path.dirname(COLAB), "README.md")) as f:
+        readme = f.read()
+    for name in EXPECTED:
+        nb = nbformat.read(os.path.join(COLAB, name), as_version=4)
+        repo = re.search(r'REPO_URL = "https://github.com/([\w.-]+/[\w.-]+)"', "".join(c.source for c in nb.cells))
+        assert repo, f"{name} has no REPO_URL"
+        assert f"(https://colab.research.google.com/github/{repo.group(1)}/blob/main/colab/{name})" in readme

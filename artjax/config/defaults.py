@@ -39,6 +39,11 @@ def defaults() -> ml_collections.ConfigDict:
     c.data.strict = False  # unreadable images: False = skip and report, True = stop
     c.data.max_pixels = 178_956_970  # decompression-bomb guard (Pillow's hard limit)
     c.data.decode_short_side = 0  # > 0: decode JPEGs at reduced size, short side >= this (fast)
+    # Pre-decoded image cache of the file-based sources (folder, csv, wikiart), for big paintings:
+    # each file decoded once, shrunk to short side <= cache_short_side, reused by later epochs and
+    # runs ('' = off). `python -m artjax.data --config F` fills it up front.
+    c.data.cache_dir = ""
+    c.data.cache_short_side = 512
     # The built-in synthetic painters (data.source = 'painters').
     c.data.painters = ml_collections.ConfigDict()
     c.data.painters.seed = 0

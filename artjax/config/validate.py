@@ -54,7 +54,7 @@ _CHOICES = {
     "model.resizer.interpolation": ("linear", "cubic", "nearest"),
     "loss.class_weighting": ("none", "inverse", "inverse_sqrt", "effective_number"),
 }
-_POSITIVE = ("data.image_size", "train.epochs", "train.batch_size", "eval.every_epochs",
+_POSITIVE = ("data.image_size", "data.cache_short_side", "train.epochs", "train.batch_size", "eval.every_epochs",
              "train.log_every_steps", "checkpoint.keep", "checkpoint.keep_best", "optimizer.accumulate_steps")
 _NON_NEGATIVE = ("optimizer.learning_rate", "optimizer.weight_decay", "data.workers",
                  "checkpoint.every_steps", "eval.batch_size", "model.num_classes", "optimizer.grad_clip_norm",

@@ -1,10 +1,13 @@
 """Grain input pipelines: records -> decode + augment (worker processes) -> batches.
 
 The order of examples depends only on the seed and the epoch, never on the worker count:
-shuffling and per-record random numbers are functions of (seed, epoch, index), workers only
-parallelise the per-record work, and batching happens after the workers in the main process.
-Unreadable records travel as markers to the main process, which reports each once by id,
-counts it and leaves it out of the batch (or stops, when strict).
+shuffling and per-record random numbers are functions of (seed, epoch, position), and workers
+only parallelise the per-record work. Records travel in chunks of `batch_size` consecutive
+positions, cut before the workers (so chunk boundaries depend on positions only): a worker
+decodes and augments a whole chunk and sends one stacked array through shared memory, instead
+of one pickled record at a time. Unreadable records travel as (id, reason) pairs beside the
+chunk; the main process reports each once, counts it and re-batches the readable rows to
+`batch_size` (or stops, when strict).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from absl import logging
 from artjax.data.sources import Source
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Chunk = dict[str, Any]
 
 
 class UnreadableImages(RuntimeError):
@@ -33,36 +37,49 @@ class BadRecords:
     strict: bool = False
     reasons: dict[int, str] = dataclasses.field(default_factory=dict)  # record index -> error
 
-    def keep(self, record: dict[str, Any]) -> bool:
-        if "error" not in record:
-            return True
-        if record["id"] not in self.reasons:
-            self.reasons[record["id"]] = record["error"]
-            if self.strict:
-                raise UnreadableImages(f"{record['error']} (data.strict=True stops at unreadable images)")
-            logging.warning("skipping unreadable image: %s", record["error"])
-        return False
+    def report(self, index: int, reason: str) -> None:
+        if index in self.reasons:
+            return
+        self.reasons[index] = reason
+        if self.strict:
+            raise UnreadableImages(f"{reason} (data.strict=True stops at unreadable images)")
+        logging.warning("skipping unreadable image: %s", reason)
+
+    def drop(self, chunk: Chunk) -> Chunk:
+        """The chunk's readable rows, after reporting its unreadable ones (main process)."""
+        for index, reason in chunk["bad"]:
+            self.report(index, reason)
+        return {"image": chunk["image"], "label": chunk["label"]}
 
 
-class _Prepare:
-    """Loads and transforms one record; picklable so that grain workers can run it."""
+class _PrepareChunk:
+    """Loads and transforms a chunk of records; picklable so that grain workers can run it."""
 
-    def __init__(self, source: Source, transform: Transform, errors: tuple[type[Exception], ...]) -> None:
+    def __init__(self, source: Source, transform: Transform, errors: tuple[type[Exception], ...],
+                 seed: tuple[int, ...], chunk_size: int) -> None:
         self.source = source
         self.transform = transform
         self.errors = errors
+        self.seed = seed
+        self.chunk_size = chunk_size
 
-    def __call__(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
-        try:
-            record = self.source.read(int(index))
-        except self.errors as error:
-            return {"id": int(index), "error": str(error)}  # the error message names the file
-        image = self.transform(record["image"], rng)
-        return {"image": image, "label": np.int32(record["label"])}
+    def __call__(self, chunk_index: int, indices: np.ndarray) -> Chunk:
+        images, labels, bad = [], [], []
+        for offset, index in enumerate(indices):
+            # Seeded by position alone: independent of workers, threads and chunking.
+            rng = np.random.default_rng([*self.seed, chunk_index * self.chunk_size + offset])
+            try:
+                record = self.source.read(int(index))
+            except self.errors as error:
+                bad.append((int(index), str(error)))  # the error message names the file
+                continue
+            images.append(self.transform(record["image"], rng))
+            labels.append(record["label"])
+        return {"image": np.stack(images) if images else None, "label": np.asarray(labels, np.int32), "bad": bad}
 
 
-def _stack(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    return {"image": np.stack([r["image"] for r in records]), "label": np.stack([r["label"] for r in records])}
+def _not_empty(chunk: Chunk) -> bool:
+    return len(chunk["label"]) > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,14 +90,15 @@ class PipelineOptions:
     errors: tuple[type[Exception], ...] = ()
 
 
-def _records(source: Source, order: np.ndarray | grain.MapDataset, transform: Transform, seed: int,
-             options: PipelineOptions) -> grain.IterDataset:
-    ds = order if isinstance(order, grain.MapDataset) else grain.MapDataset.source(order)
-    ds = ds.random_map(_Prepare(source, transform, options.errors), seed=seed)
-    iter_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=options.read_threads, prefetch_buffer_size=8))
+def _batches(source: Source, order: grain.MapDataset, transform: Transform, seed: tuple[int, ...],
+             batch_size: int, bad: BadRecords, options: PipelineOptions, *, drop_remainder: bool) -> grain.IterDataset:
+    chunks = order.batch(batch_size, batch_fn=np.asarray)
+    chunks = chunks.map_with_index(_PrepareChunk(source, transform, options.errors, seed, batch_size))
+    ds = chunks.to_iter_dataset(grain.ReadOptions(num_threads=options.read_threads, prefetch_buffer_size=2))
     if options.workers > 0:
-        iter_ds = iter_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=options.workers))
-    return iter_ds
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=options.workers))
+    ds = ds.map(bad.drop).filter(_not_empty)
+    return grain.experimental.RebatchIterDataset(ds, batch_size, drop_remainder=drop_remainder)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -109,9 +127,8 @@ def train_batches(
     """
     s = epoch_seed(seed, epoch)
     order = grain.MapDataset.range(len(source)).shuffle(seed=s)[process_index::process_count].repeat(2)
-    ds = _records(source, order, transform, s, options).filter(bad.keep).batch(batch_size, drop_remainder=True,
-                                                                            batch_fn=_stack)
-    return iter(ds)
+    return iter(_batches(source, order, transform, (s, process_index), batch_size, bad, options,
+                         drop_remainder=True))
 
 
 def eval_batches(
@@ -129,9 +146,10 @@ def eval_batches(
     All processes yield the same number of batches (collectives need it), padding with fully
     masked batches where a shard runs short.
     """
-    indices = np.arange(process_index, len(source), process_count)
-    num_batches = -(-(-(-len(source) // process_count)) // batch_size)
-    ds = _records(source, indices, transform, 0, options).filter(bad.keep).batch(batch_size, batch_fn=_stack)
+    order = grain.MapDataset.source(np.arange(process_index, len(source), process_count))
+    shard_size = -(-len(source) // process_count)  # ceiling divisions
+    num_batches = -(-shard_size // batch_size)
+    ds = _batches(source, order, transform, (0, process_index), batch_size, bad, options, drop_remainder=False)
     produced = 0
     template = None
     for batch in ds:

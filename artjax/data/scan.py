@@ -2,7 +2,8 @@
 
 Every record is fully decoded (a truncated JPEG only shows itself when decoded), so a scan costs
 one decode per image; `threads` decode in parallel (Pillow releases the GIL while decoding).
-Sizes are those of the decoded, EXIF-rotated images (reduced, if data.decode_short_side is set).
+Sizes are those of the decoded, EXIF-rotated images (reduced, if data.decode_short_side is set,
+or to the cached size when data.cache_dir is set: the scan then fills the cache).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from artjax.models import layers
+from artjax.models import cpu_conv, layers
 from artjax.models.base import Backbone, Preprocessing
 from artjax.models.registry import register
 
@@ -102,7 +102,8 @@ class ConvBNAct(nnx.Module):
         self.conv = nnx.Conv(cin, cout, (kernel, kernel), (stride, stride),
                              padding="SAME" if tf_same else ((pad, pad), (pad, pad)),
                              feature_group_count=groups, use_bias=False, dtype=dtype,
-                             param_dtype=jnp.float32, kernel_init=layers.he_normal, rngs=rngs)
+                             param_dtype=jnp.float32, kernel_init=layers.he_normal, rngs=rngs,
+                             conv_general_dilated=cpu_conv.conv_general_dilated)
         self.bn = norm(cout)
         self.act = act
 

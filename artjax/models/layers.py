@@ -4,7 +4,8 @@
   Flax's own BatchNorm updates the running variance with the biased one, which drifts from
   torch by n/(n-1) per step. `momentum` uses the Flax convention: torch momentum 0.1 == 0.9 here.
   epsilon: 1e-5 for torchvision models, 1e-3 for TF-ported ones (timm `tf_*`).
-- `conv`: nnx.Conv with torch's explicit symmetric padding and He (fan_out) initialisation.
+- `conv`: nnx.Conv with torch's explicit symmetric padding and He (fan_out) initialisation
+  (through cpu_conv.py, fast on the CPU).
 - `max_pool`: torch's MaxPool2d, including `ceil_mode`.
 - `adaptive_avg_pool`: torch's AdaptiveAvgPool2d bins, also when the input is smaller than the
   output (bins then repeat input pixels).
@@ -19,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from artjax.models import cpu_conv
 
 he_normal = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -71,7 +74,7 @@ def conv(in_features: int, out_features: int, kernel_size: int, stride: int = 1,
                     padding=((padding, padding), (padding, padding)),
                     kernel_dilation=(dilation, dilation), feature_group_count=groups,
                     use_bias=bias, dtype=dtype, param_dtype=jnp.float32,
-                    kernel_init=kernel_init, rngs=rngs)
+                    kernel_init=kernel_init, rngs=rngs, conv_general_dilated=cpu_conv.conv_general_dilated)
 
 
 def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs, dtype: Any = jnp.float32,

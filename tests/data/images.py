@@ -116,3 +116,30 @@ def write_png(path: Path, image: np.ndarray) -> Path:
 
 def flat_image(value: int, height: int = 6, width: int = 5) -> np.ndarray:
     return np.full((height, width, 3), value, np.uint8)
+
+
+def write_tfds(data_dir: Path, builder_name: str, class_names: list[str],
+               splits: dict[str, list[tuple[object, bytes, int]]]) -> None:
+    """Prepares the TFDS dataset of the builder class `builder_name` (CamelCase; TFDS names it in
+    snake_case) in ArrayRecord format under `data_dir`: per split, (key, encoded image, label)
+    examples. Images are handed over encoded: encoding arrays would need TensorFlow."""
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
+
+    def info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=class_names)}))
+
+    def split_generators(self, dl_manager):
+        return {split: self._generate_examples(split) for split in splits}
+
+    def generate_examples(self, split):
+        for key, image, label in splits[split]:
+            yield key, {"image": image, "label": label}
+
+    builder = type(builder_name, (tfds.core.GeneratorBasedBuilder,), {
+        "VERSION": tfds.core.Version("1.0.0"), "_info": info, "_split_generators": split_generators,
+        "_generate_examples": generate_examples})
+    builder(data_dir=str(data_dir), file_format="array_record").download_and_prepare()

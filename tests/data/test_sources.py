@@ -5,7 +5,8 @@ import pickle
 import ml_collections
 import numpy as np
 import pytest
-from images import flat_image, quadrant_means, upright_pattern, write_png, write_zoo
+from PIL import Image
+from images import encode, flat_image, quadrant_means, upright_pattern, write_png, write_tfds, write_zoo
 
 from artjax.data.decode import DecodeError
 from artjax.data.sources import ArraySource, Subset, make_source, register_source
@@ -231,31 +232,12 @@ def test_wikiart_rejects_bad_lines_and_requires_class_file(wikiart):
 
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
-    """Prepares a 2-class dataset in ArrayRecord format. Images are handed to TFDS already PNG-
-    encoded: encoding arrays would need TensorFlow, storing bytes does not."""
-    import tensorflow_datasets as tfds
-    from images import encode
-    from PIL import Image
-
-    tfds.disable_progress_bar()
-
-    class ArtjaxTinyPaintings(tfds.core.GeneratorBasedBuilder):
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=["cat", "dog"])}))
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(0, 8), "test": self._generate_examples(100, 2)}
-
-        def _generate_examples(self, start, n):
-            for i in range(start, start + n):
-                yield i, {"image": encode(Image.fromarray(flat_image(i, 4, 3 + i % 3)), "PNG"), "label": i % 2}
+    """A 2-class dataset in ArrayRecord format: 8 train, 2 test examples."""
+    def rows(start, n):
+        return [(i, encode(Image.fromarray(flat_image(i, 4, 3 + i % 3)), "PNG"), i % 2) for i in range(start, start + n)]
 
     data_dir = tmp_path_factory.mktemp("tfds")
-    ArtjaxTinyPaintings(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+    write_tfds(data_dir, "ArtjaxTinyPaintings", ["cat", "dog"], {"train": rows(0, 8), "test": rows(100, 2)})
     return str(data_dir)
 
 

@@ -2,15 +2,22 @@
 
     python sharded_run.py OUT.npz DEVICES [PROCESS_ID NUM_PROCESSES PORT]
 
-Used by test_sharding.py in subprocesses, since XLA's host device count and jax.distributed
-must be set before JAX starts.
+DEVICES is a host device count, or 'jax' (no XLA flags: JAX's own CPU defaults) or 'artjax'
+(the CPU defaults artjax's CLIs apply, artjax.runtime). Used by test_sharding.py in subprocesses,
+since XLA's host device count and jax.distributed must be set before JAX starts.
 """
 
 import os
 import sys
 
-out, devices = sys.argv[1], int(sys.argv[2])
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+from artjax import runtime
+
+out, devices = sys.argv[1], sys.argv[2]
+os.environ.pop("XLA_FLAGS", None)
+if devices == "artjax":
+    runtime.configure_host_devices()
+elif devices != "jax":
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={int(devices)}"
 
 import jax  # noqa: E402
 

@@ -1,5 +1,7 @@
-"""Device-count invariance: 1 device, 8 host devices, and 2 processes x 2 devices train alike."""
+"""Device-count invariance: 1 device, 8 host devices, and 2 processes x 2 devices train alike;
+artjax's CPU defaults train like JAX's own."""
 
+import os
 import pathlib
 import socket
 import subprocess
@@ -24,13 +26,13 @@ def _run(tmp_path, name, devices, processes=1):
     return dict(np.load(out))
 
 
-def _assert_same(a, b):
-    np.testing.assert_allclose(a["losses"], b["losses"], rtol=1e-5, atol=1e-5)
+def _assert_same(a, b, tolerance=1e-5):
+    np.testing.assert_allclose(a["losses"], b["losses"], rtol=tolerance, atol=tolerance)
     keys = [k for k in a if k not in ("losses", "mesh_devices")]
     assert keys and sorted(keys) == sorted(k for k in b if k not in ("losses", "mesh_devices"))
     assert any("mean" in k for k in keys)  # BatchNorm running statistics are compared too
     for k in keys:
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(a[k], b[k], rtol=tolerance, atol=tolerance, err_msg=k)
 
 
 def test_one_device_equals_eight_devices_and_two_processes(tmp_path):
@@ -41,3 +43,10 @@ def test_one_device_equals_eight_devices_and_two_processes(tmp_path):
     two_by_two = _run(tmp_path, "two_by_two", 2, processes=2)
     assert two_by_two["mesh_devices"] == 4
     _assert_same(one, two_by_two)
+
+
+def test_artjax_cpu_defaults_change_results_only_by_rounding(tmp_path):
+    plain = _run(tmp_path, "plain", "jax")
+    tuned = _run(tmp_path, "tuned", "artjax")
+    assert plain["mesh_devices"] == 1 and tuned["mesh_devices"] == min(os.cpu_count(), 8)
+    _assert_same(plain, tuned, tolerance=1e-4)

@@ -11,6 +11,7 @@ Config keys read (all under `data`; optional ones with their defaults):
   arrays                 .npz with x_train, y_train (+ x_test, y_test, class_names)
   val_fraction=0.2, split_seed=0   stratified hold-out when there is no validation set
   max_pixels=178_956_970, decode_short_side=0 (0 = decode JPEGs at full size)
+  cache_dir='', cache_short_side=512   decoded-image cache of the file-based sources (artjax.data.cache)
 Validation and training share one class list: the training side's.
 """
 

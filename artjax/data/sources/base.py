@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from artjax.data.cache import cached_decode
 from artjax.data.decode import DecodeError, decode_image
 from artjax.data.split import stratified_split
 
@@ -35,16 +36,21 @@ class Source(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class DecodeOptions:
-    """How records become pixels: `data.max_pixels`, `data.decode_short_side`."""
+    """How records become pixels: `data.max_pixels`, `data.decode_short_side`, `data.cache_dir`,
+    `data.cache_short_side`."""
 
     max_pixels: int = PILLOW_PIXEL_LIMIT
     draft_size: int | None = None  # JPEG DCT-domain downscale bound (see decode_image)
+    cache_dir: str = ""  # image files are decoded once into this cache ('' = no cache; see cache.py)
+    cache_short_side: int = 512
 
     @classmethod
     def from_config(cls, data: Any) -> DecodeOptions:
         return cls(
             max_pixels=int(data.get("max_pixels", PILLOW_PIXEL_LIMIT)),
             draft_size=int(data.get("decode_short_side", 0)) or None,
+            cache_dir=str(data.get("cache_dir", "")),
+            cache_short_side=int(data.get("cache_short_side", 512)),
         )
 
 
@@ -83,12 +89,15 @@ class DecodingSource(abc.ABC):
         """The decoded record; raises DecodeError (message naming the file) if unreadable."""
         record = self[index]
         image = record["image"]
+        options = self.options
         if isinstance(image, np.ndarray):
             pixels = as_rgb(image, record["id"])
+        elif options.cache_dir and not isinstance(image, bytes):  # files only: bytes have no stable key
+            pixels = cached_decode(image, cache_dir=options.cache_dir, short_side=options.cache_short_side,
+                                   max_pixels=options.max_pixels)
         else:
             name = record["id"] if isinstance(image, bytes) else None
-            pixels = decode_image(image, max_pixels=self.options.max_pixels, name=name,
-                                  draft_size=self.options.draft_size)
+            pixels = decode_image(image, max_pixels=options.max_pixels, name=name, draft_size=options.draft_size)
         return {"image": pixels, "label": record["label"], "id": record["id"]}
 
 
