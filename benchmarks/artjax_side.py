@@ -4,7 +4,6 @@ eval step, or the real grain input pipeline. Import only after XLA_FLAGS are set
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -96,29 +95,12 @@ def _pipeline_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, 
     transform = augment.make_transform(side.augment, image_size=side.size, train=True)
     options = pipeline.PipelineOptions(workers=side.workers, errors=catalog.READ_ERRORS)
     epochs = iter(range(1_000_000))
-    box: dict[str, Any] = {}
-    facts: dict[str, Any] = {"workers": side.workers, "augment": side.augment, "data": side.data}
 
-    def before() -> None:
-        # A fresh iterator per repeat, started before the clock runs (one batch per worker, so that
-        # every worker process is up). The previous one is closed here too: shutting down worker
-        # processes takes seconds that belong to neither repeat (both are reported, not timed).
-        start = time.perf_counter()
-        box.pop("batches", None)
-        facts["close_s"] = round(time.perf_counter() - start, 2)
-        start = time.perf_counter()
-        box["batches"] = pipeline.train_batches(source, epoch=next(epochs), batch_size=side.batch,
-                                                transform=transform, seed=0, bad=pipeline.BadRecords(),
-                                                options=options)
-        for _ in range(max(1, side.workers)):
-            next(box["batches"])
-        facts["start_s"] = round(time.perf_counter() - start, 2)
+    def new_iterator() -> Any:
+        return pipeline.train_batches(source, epoch=next(epochs), batch_size=side.batch, transform=transform,
+                                      seed=0, bad=pipeline.BadRecords(), options=options)
 
-    def run(n: int) -> None:
-        for _ in range(n):
-            next(box["batches"])
-
-    return before, run, facts
+    return pipeline_data.iterator_runner(new_iterator, side)
 
 
 def prepare(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:

@@ -96,6 +96,8 @@ _YNN = "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce"
 _LIST = [
     _vs_torch("smoke_resnet_mini_32", "smoke", model="resnet_mini", mode="train", batch=2, size=32,
               num_classes=10, warmup=1),
+    _vs_torch("smoke_pipeline_painters_32", "smoke", model="none", mode="pipeline", batch=4, size=32, workers=1,
+              augment="s1_b3", steps=2, warmup=1),
     _vs_torch("smoke_pyramid_mini_32", "smoke", model="resnet_mini", mode="train", batch=2, size=32, num_classes=10,
               pyramid=(1, 2), warmup=1),
     _vs_torch("resnet50_train_224", "models 224 px", model="resnet50", mode="train", batch=16, size=224),

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -16,6 +19,7 @@ from PIL import Image
 
 from artjax.data.painters import ARTISTS, PaintersSource, paint
 from artjax.data.sources import DecodeOptions, FileSource, Source
+from benchmarks.cases import Side
 
 ROOT = os.path.join(tempfile.gettempdir(), "artjax_benchmarks")
 JPEG_DIR = os.path.join(ROOT, "jpegs_2000x1500")
@@ -61,3 +65,29 @@ def make_source(kind: str) -> Source:
         for i in range(NUM_JPEGS):
             source.read(i)
     return source
+
+
+def iterator_runner(new_iterator: Callable[[], Iterator[Any]], side: Side
+                    ) -> tuple[Callable[[], None], Callable[[int], None], dict[str, Any]]:
+    """(before, run, facts) of a pipeline side, the same for both frameworks. `before` (untimed)
+    closes the previous iterator and starts a new one, taking one batch per worker so that every
+    worker process is up: starting and stopping workers takes seconds that belong to neither
+    repeat (both are reported in the facts, not timed). `run(n)` takes n batches."""
+    box: dict[str, Any] = {}
+    facts: dict[str, Any] = {"workers": side.workers, "augment": side.augment, "data": side.data}
+
+    def before() -> None:
+        start = time.perf_counter()
+        box.pop("batches", None)
+        facts["close_s"] = round(time.perf_counter() - start, 2)
+        start = time.perf_counter()
+        box["batches"] = new_iterator()
+        for _ in range(max(1, side.workers)):
+            next(box["batches"])
+        facts["start_s"] = round(time.perf_counter() - start, 2)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            next(box["batches"])
+
+    return before, run, facts

@@ -5,7 +5,6 @@ torch DataLoader over the same artjax source and albumentations transform."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -135,24 +134,7 @@ def _pipeline_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, 
                        augment.make_transform(side.augment, image_size=side.size, train=True))
     loader = torch.utils.data.DataLoader(dataset, batch_size=side.batch, shuffle=True, num_workers=side.workers,
                                          drop_last=True, worker_init_fn=_one_opencv_thread)
-    box: dict[str, Any] = {}
-    facts: dict[str, Any] = {"workers": side.workers, "augment": side.augment, "data": side.data}
-
-    def before() -> None:  # as artjax's side: start-up and the previous iterator's shutdown untimed
-        start = time.perf_counter()
-        box.pop("batches", None)
-        facts["close_s"] = round(time.perf_counter() - start, 2)
-        start = time.perf_counter()
-        box["batches"] = iter(loader)
-        for _ in range(max(1, side.workers)):
-            next(box["batches"])
-        facts["start_s"] = round(time.perf_counter() - start, 2)
-
-    def run(n: int) -> None:
-        for _ in range(n):
-            next(box["batches"])
-
-    return before, run, facts
+    return pipeline_data.iterator_runner(lambda: iter(loader), side)
 
 
 def prepare(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:

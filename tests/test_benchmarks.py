@@ -52,3 +52,10 @@ def test_csv_index_measures_a_generated_manifest(capsys):
     out = capsys.readouterr().out
     assert out.startswith("1,000 rows") and "800 training rows after the hold-out split" in out  # 20 % held out
     assert float(out.split("indexed in ")[1].split(" s")[0]) >= 0
+
+
+def test_pipeline_smoke_case_times_both_loaders_with_a_worker():
+    result = harness.run_case(CASES["smoke_pipeline_painters_32"], repeats=1, steps=2, warmup=1, log=lambda _: None)
+    for side in (result.a, result.b):
+        assert side.images_per_s[0] > 0 and side.facts["workers"] == 1
+        assert side.facts["start_s"] >= 0 and side.facts["close_s"] >= 0  # reported, not timed
