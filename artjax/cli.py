@@ -1,7 +1,7 @@
 """What every artjax command that takes `--config experiments/x.py[:variant]` shares: the flag,
 parsing that turns config mistakes into one line and exit status 2, and validation.
 
-Importing this module configures the CPU host devices, so import it before anything imports JAX.
+Importing this module sets artjax's CPU XLA flags (runtime.py), so import it before anything imports JAX.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from artjax import runtime
 
-runtime.configure_host_devices()
+runtime.configure_xla_cpu()
 
 from absl import flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402

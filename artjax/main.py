@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from artjax import cli  # first: sets up the CPU host devices before JAX loads
+from artjax import cli  # first: sets the CPU XLA flags before JAX loads
 
 from absl import app, flags  # noqa: E402
 

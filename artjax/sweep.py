@@ -17,7 +17,7 @@ import sys
 
 from artjax import runtime
 
-runtime.configure_host_devices()
+runtime.configure_xla_cpu()
 
 from absl import app, flags, logging  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The artjax side: the real train step (steps.make_train_step over the default mesh), the real
 eval step, or the real grain input pipeline. Import only after XLA_FLAGS are settled
-(worker.py configures the host devices before anything imports JAX)."""
+(worker.py sets the XLA flags before anything imports JAX)."""
 
 from __future__ import annotations
 

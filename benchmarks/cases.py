@@ -15,7 +15,8 @@ FRAMEWORKS = ("artjax", "torch")
 
 @dataclasses.dataclass(frozen=True)
 class Side:
-    """One framework's workload. `devices` = None keeps artjax's default (one per core)."""
+    """One framework's workload. `devices` = None keeps artjax's default (JAX's one CPU device);
+    a count forces that many XLA host devices, the batch sharded over them."""
 
     framework: str
     model: str
@@ -112,6 +113,10 @@ _LIST = [
               num_classes=10, steps=2),
     _vs_torch("resnet50_infer_32", "CIFAR 32 px", model="resnet50", mode="inference", batch=64, size=32,
               num_classes=10, steps=4),
+    _vs_torch("vgg16_train_32", "CIFAR 32 px", model="vgg16", mode="train", batch=64, size=32, num_classes=10,
+              steps=2),
+    _vs_torch("vgg16_infer_32", "CIFAR 32 px", model="vgg16", mode="inference", batch=64, size=32, num_classes=10,
+              steps=4),
     _vs_torch("efficientnet_b3_train_224", "models 224 px", model="efficientnet_b3", mode="train", batch=8,
               size=224),
     _vs_torch("efficientnet_b3_infer_224", "models 224 px", model="efficientnet_b3", mode="inference", batch=16,
@@ -140,6 +145,16 @@ _LIST = [
               batch=16, size=224),
     _variants("resnet50_devices_224", "host devices", {"devices": 2}, {"devices": 1}, model="resnet50",
               mode="train", batch=16, size=224),
+    # The rest of the workloads that decided the one-device default, with the YNN fusions on.
+    *[_variants(f"{model}_devices_{mode}_{size}", "host devices", {"devices": 2}, {"devices": 1}, model=model,
+                mode=mode, batch=batch, size=size, num_classes=10 if size == 32 else 1000, steps=steps)
+      for model, mode, batch, size, steps in (("resnet50", "inference", 32, 224, 1), ("resnet50", "train", 64, 32, 2),
+                                              ("resnet50", "inference", 64, 32, 4),
+                                              ("efficientnet_b0", "train", 8, 224, 1),
+                                              ("efficientnet_b0", "inference", 32, 224, 1),
+                                              ("efficientnet_b3", "train", 8, 224, 1),
+                                              ("efficientnet_lite0", "train", 16, 224, 1),
+                                              ("vgg16", "train", 8, 224, 1), ("vgg16", "inference", 16, 224, 1))],
     *[_vs_torch(f"resnet50_s0_freeze_{key}", "S0 freeze", model="resnet50", mode="train", batch=16, size=224,
                 num_classes=25, head=_S0_HEAD, freeze=stages) for key, stages in _FREEZES.items()],
     *[_vs_torch(f"pipeline_{preset}_224_w{w}", "input pipeline", model="none", mode="pipeline", batch=32,

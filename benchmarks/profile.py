@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="profiled steps (after two warm-up steps)")
     parser.add_argument("--top", type=int, default=15, help="operations listed")
     args = parser.parse_args(argv)
-    runtime.configure_host_devices()
+    runtime.configure_xla_cpu()
     import jax
 
     from benchmarks import artjax_side

@@ -52,7 +52,7 @@ def main() -> None:
         if side_json["devices"]:
             extra += f" --xla_force_host_platform_device_count={side_json['devices']}"
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {extra}".strip()
-        runtime.configure_host_devices()  # artjax's default, before JAX is imported
+        runtime.configure_xla_cpu()  # artjax's default, before JAX is imported
     from absl import flags
 
     flags.FLAGS(sys.argv[:1])  # grain's worker processes read absl flags; artjax's CLIs parse them in app.run

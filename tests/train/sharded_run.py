@@ -15,7 +15,7 @@ from artjax import runtime
 out, devices = sys.argv[1], sys.argv[2]
 os.environ.pop("XLA_FLAGS", None)
 if devices == "artjax":
-    runtime.configure_host_devices()
+    runtime.configure_xla_cpu()
 elif devices != "jax":
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={int(devices)}"
 
