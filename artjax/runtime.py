@@ -5,7 +5,8 @@ EfficientNet train steps by 10-40 % (BENCHMARKS.md; its elementwise fusions help
 but make EfficientNet 2x slower, so they stay off). They also keep both cores of this machine
 busy from one XLA device, so artjax leaves JAX's single CPU device alone: splitting the batch
 over host devices (`--xla_force_host_platform_device_count`) adds a gradient all-reduce and a
-replicated optimiser update, and trains 12-34 % slower (BENCHMARKS.md, host devices). The flag
+replicated optimiser update, and trains 12-34 % slower (BENCHMARKS.md, host devices; only
+EfficientNet-Lite0 trains faster on two, and inference runs up to 1.5x faster on two). The flag
 only affects the CPU platform, so GPU/TPU runs are unchanged. A user's own XLA_FLAGS win: the
 default is added only if its flag is absent.
 """
