@@ -30,15 +30,11 @@ def main(argv: list[str]) -> None:
     from artjax.train import loop
 
     try:
-        loop.run(config, _WORKDIR.value)
+        result = loop.run(config, _WORKDIR.value)
         if jax.process_index() == 0:
-            if config.model.resizer.enabled:  # before the report, which links the figure
-                from artjax.eval.resizer_figure import write_resizer_figure
+            from artjax.runs.finish import finish_run
 
-                write_resizer_figure(_WORKDIR.value)
-            from artjax.report import write_report
-
-            print(f"report: {write_report(_WORKDIR.value)}")
+            print(f"report: {finish_run(_WORKDIR.value, config, trained=result.trained)}")
     except (loop.NonFiniteLoss, UnreadableImages, FileNotFoundError, ValueError) as error:
         if os.environ.get("ARTJAX_DEBUG"):
             raise

@@ -16,39 +16,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
 from artjax.config import ConfigError
-from artjax.data.augment import make_transform
 from artjax.data.decode import DecodeError, decode_image
 from artjax.data.sources.files import IMAGE_EXTENSIONS
-from artjax.eval.inference import VIEWS, Classifier, Prediction, threaded_map
-from artjax.models import Preprocessing
-from artjax.train import steps
-from artjax.train.restore import RestoredRun, load_run
+from artjax.eval import views
+from artjax.eval.inference import Prediction, threaded_map
+from artjax.runs.restore import WHICH, load_run
 
 
 class UsageError(Exception):
     """A command the tool cannot carry out at all (exit status 2)."""
-
-
-def make_classifier(run: RestoredRun, *, batch_size: int) -> tuple[Classifier, Callable[[jax.Array], jax.Array]]:
-    """The run's model as a Classifier, and its uint8 -> model-input normalisation."""
-    preprocessing: Preprocessing = run.model.preprocessing  # a wrapper (pyramid, Resizer) has its backbone's
-    prepare = functools.partial(steps.normalize, mean=preprocessing.mean, std=preprocessing.std,
-                                dtype=jnp.dtype(run.config.model.dtype))
-    classifier = Classifier(run.model, prepare=prepare, sigmoid=run.config.loss.kind == "sigmoid",
-                            batch_size=batch_size)
-    return classifier, prepare
 
 
 def find_images(paths: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -73,10 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", required=True, help="the run directory (config.json, checkpoints)")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default 5)")
-    parser.add_argument("--view", choices=VIEWS, default=None,
+    parser.add_argument("--view", choices=views.NAMES, default=None,
                         help="full (default), quadrants (average of the 4 quarters) or pyramid "
                              "(1x1 + 2x2 + 5x5 crops; the only view of pyramid models)")
-    parser.add_argument("--which", choices=("best", "latest"), default="best", help="checkpoint (default best)")
+    parser.add_argument("--which", choices=WHICH, default="best", help="checkpoint (default best)")
     parser.add_argument("--out", default="", help="also write the predictions to this CSV file")
     parser.add_argument("--batch-size", type=int, default=32, help="crops per model call (default 32)")
     return parser
@@ -130,14 +115,14 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
         run = load_run(args.workdir, which=args.which)
     except (FileNotFoundError, ConfigError) as error:  # not a run, no checkpoint, or an unknown config
         raise UsageError(str(error)) from None
-    classifier, _ = make_classifier(run, batch_size=args.batch_size)
+    classifier = run.classifier(batch_size=args.batch_size)
     view = args.view or classifier.default_view
     try:
         classifier.check_view(view)
     except ValueError as error:
         raise UsageError(str(error)) from None
     data = run.config.data
-    transform = make_transform(data.augment, image_size=data.image_size, train=False)
+    transform = run.eval_transform()
     top_k = min(args.top_k, len(run.class_names))
     unreadable: list[str] = []
 

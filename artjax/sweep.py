@@ -4,7 +4,8 @@
         --grid freeze=none,conv1,conv1-2,conv1-3 --workdir runs/wikiart_freeze
 
 Each grid value runs as `--config file:fixed,key=value` in DIR/key=value; re-running the sweep
-resumes unfinished runs and skips finished ones. The markdown table (scenario, trainable
+resumes unfinished runs and skips finished ones; every run ends with its report, as with
+`artjax.main`. The markdown table (scenario, trainable
 parameters, best validation loss / accuracy / macro-F1, epoch of the best) goes to stdout and
 DIR/results.md. A grid key that is a flag rather than key=value (`--grid resizer,resizer_cbam`)
 runs each flag as the variant.
@@ -52,6 +53,7 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     from artjax.config import ConfigError, load_config, validate
+    from artjax.runs.finish import finish_run
     from artjax.train import loop
 
     plan = runs(_CONFIG.value, _GRID.value)
@@ -65,7 +67,10 @@ def main(argv: list[str]) -> None:
     results = []
     for name, config in configs:
         print(f"== {name}")
-        results.append((name, loop.run(config, os.path.join(_WORKDIR.value, name))))
+        workdir = os.path.join(_WORKDIR.value, name)
+        result = loop.run(config, workdir)
+        results.append((name, result))
+        print(f"report: {finish_run(workdir, config, trained=result.trained)}")
     text = table(results)
     with open(os.path.join(_WORKDIR.value, "results.md"), "w") as f:
         f.write(text + "\n")

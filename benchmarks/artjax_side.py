@@ -1,5 +1,5 @@
-"""The artjax side: the real train step (steps.make_train_step over the default mesh), the real
-eval step, or the real grain input pipeline. Import only after XLA_FLAGS are settled
+"""The artjax side: the real train and eval steps (train/trainer.make_trainer over the default
+mesh, as the training loop builds them), or the real grain input pipeline. Import only after XLA_FLAGS are settled
 (worker.py sets the XLA flags before anything imports JAX)."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import numpy as np
 
 from artjax.config.defaults import defaults
 from artjax.data import augment, catalog, pipeline
-from artjax.eval import metrics
 from artjax.train import mesh as mesh_lib
-from artjax.train import setup, steps
+from artjax.train.trainer import make_trainer
 from benchmarks import pipeline_data
 from benchmarks.cases import Side
 
@@ -55,35 +54,21 @@ def _batch(side: Side, mesh: Any) -> dict[str, jax.Array]:
 
 
 def _model_runner(side: Side) -> tuple[Callable[[], None], Runner, dict[str, Any]]:
-    config = _config(side)
-    mesh = mesh_lib.make_mesh(side.batch)
-    built = setup.build(config, num_classes=side.num_classes, steps_per_epoch=1)
-    preprocessing = built.model.preprocessing
-    train_graphdef, eval_graphdef, state = setup.split_modes(built, config)
-    trainable = built.trainable
-    del built
-    state = mesh_lib.replicate(state, mesh)
+    trainer = make_trainer(_config(side), num_classes=side.num_classes, steps_per_epoch=1)
+    mesh = trainer.mesh
     batch = _batch(side, mesh)
-    box = {"state": state}  # the step donates its input state; keep the newest one here
+    box = {"state": trainer.state}  # the train step donates its input state; keep the newest one here
     if side.mode == "train":
-        train_step = steps.make_train_step(
-            train_graphdef, trainable=trainable, preprocessing=preprocessing, dtype=jax.numpy.dtype(side.dtype), num_classes=side.num_classes,
-            loss_cfg=config.loss, mix_cfg=config.mix, class_weights=None, level_loss_weight=0.0,
-            seed=config.seed, state_sharding=mesh_lib.replicated(mesh))
-
         def run(n: int) -> None:
             out = None
             for _ in range(n):
-                box["state"], out = train_step(box["state"], batch)
+                box["state"], out = trainer.train_step(box["state"], batch)
             jax.block_until_ready(out)
     else:
-        eval_step = steps.make_eval_step(eval_graphdef, preprocessing=preprocessing,
-                                         dtype=jax.numpy.dtype(side.dtype), sigmoid=False, crops="none")
-
         def run(n: int) -> None:
-            counts = mesh_lib.replicate({"main": metrics.init_counts(side.num_classes)}, mesh)
+            counts = mesh_lib.replicate(trainer.eval_plan.init_counts(), mesh)
             for _ in range(n):
-                counts = eval_step(box["state"], batch, counts)
+                counts = trainer.eval_step(box["state"], batch, counts)
             jax.block_until_ready(counts)
 
     info = {"devices": jax.device_count(), "mesh": int(mesh.devices.size), "platform": jax.default_backend()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -51,11 +52,15 @@ def test_csv_index_measures_a_generated_manifest(capsys):
     assert csv_index.main(["--rows", "1000", "--classes", "10"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("1,000 rows") and "800 training rows after the hold-out split" in out  # 20 % held out
-    assert float(out.split("indexed in ")[1].split(" s")[0]) >= 0
+    measured = re.search(r"indexed in ([\d.]+) s, peak memory (\d+) MB \((\d+) MB after imports\)", out)
+    assert measured, out
+    assert float(measured[1]) < 5  # 1,000 rows; the target is 30 s for 1,000,000
+    assert int(measured[2]) >= int(measured[3]) > 0  # the peak includes the imports
 
 
 def test_pipeline_smoke_case_times_both_loaders_with_a_worker():
     result = harness.run_case(CASES["smoke_pipeline_painters_32"], repeats=1, steps=2, warmup=1, log=lambda _: None)
     for side in (result.a, result.b):
         assert side.images_per_s[0] > 0 and side.facts["workers"] == 1
-        assert side.facts["start_s"] >= 0 and side.facts["close_s"] >= 0  # reported, not timed
+        # Reported, not timed: starting a worker and taking its first batch is never instant.
+        assert side.facts["start_s"] > 0 and isinstance(side.facts["close_s"], float)

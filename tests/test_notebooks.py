@@ -1,7 +1,13 @@
-"""The Colab notebooks run top to bottom in their small mode (SMALL = True) on CPU."""
+"""The Colab notebooks run top to bottom in their small mode (SMALL = True) on CPU.
+
+The quickstart notebook starts from the finished smoke run of conftest.py (`smoke_run`, the same
+command its first cell runs), so its training cell reports that run as a re-run notebook does;
+the training itself is tests/test_main.py's.
+"""
 
 import os
 import re
+import shutil
 
 import nbformat
 import pytest
@@ -16,17 +22,40 @@ EXPECTED = {
                                       "wikiart_folder_small/predictions_new.csv"],
     "pyramid_and_resizer.ipynb": ["pyramid_adaptive_small/report/index.html", "resizer_small/report/resizer.png"],
 }
+# notebook -> {pattern: how many times the notebook's cells print it}
+PRINTED = {
+    "quickstart.ipynb": {
+        r"run in \S+/quickstart_small is finished": 1,
+        r"report: \S+/quickstart_small/report/index\.html": 1,
+        r"epoch \d: loss \d+\.\d{3}  accuracy \d\.\d{3}  macro-F1 \d\.\d{3}": 2,  # the metrics cell
+        r"painting_\d\.png: true \w+ +predicted \w+ +p=\d\.\d\d": 6,
+    },
+    "finetune_your_paintings.ipynb": {
+        r"(?m)^\w+: 12 images$": 3,
+        r"epoch \d/2: loss=\d+\.\d{4}, accuracy=": 2,
+        r"best checkpoint: step \d+, validation accuracy \d\.\d{3}, macro-F1 \d\.\d{3}": 1,
+        r"(?m)^\w+_\d\.png: \w+ \(\d+%\)$": 3,
+    },
+    "pyramid_and_resizer.ipynb": {
+        r"level [12]x[12]: start \d\.\d{3} -> learned \d\.\d{3}": 2,
+        r"epoch \d/2: loss=\d+\.\d{4}, accuracy=": 4,  # two runs of two epochs
+        r"(?m)^\S+/(pyramid_adaptive|resizer)_small/report/index\.html$": 2,  # the last cell
+    },
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_notebook_runs_in_small_mode(name, tmp_path, monkeypatch):
+def test_notebook_runs_in_small_mode(name, tmp_path, monkeypatch, request):
     nb = nbformat.read(os.path.join(COLAB, name), as_version=4)
     assert nb.cells[0].source.startswith("SMALL = True"), "the first cell must select the small mode"
+    if name == "quickstart.ipynb":
+        shutil.copytree(request.getfixturevalue("smoke_run"), tmp_path / "quickstart_small")
     monkeypatch.setenv("ARTJAX_RUNS", str(tmp_path))
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": COLAB}}).execute()
-    errors = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
-              if out.output_type == "error"]
-    assert not errors
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                      if out.output_type == "stream" and out.name == "stdout")
+    for pattern, count in PRINTED[name].items():
+        assert len(re.findall(pattern, printed)) == count, f"{name} printed {pattern!r} not {count} times:\n{printed}"
     for relative in EXPECTED[name]:
         assert os.path.exists(tmp_path / relative), f"{name} did not write {relative}"
         if relative.endswith(".csv"):  # a header and one row per predicted painting

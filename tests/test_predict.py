@@ -12,8 +12,8 @@ from artjax import models, predict
 from artjax.data.augment import make_transform
 from artjax.data.painters import PaintersSource
 from artjax.eval.inference import Classifier
+from artjax.models.base import Preprocessing
 from artjax.models.pyramid import Pyramid
-from artjax.train import steps
 
 
 
@@ -114,7 +114,7 @@ def test_only_unreadable_images_exit_1(run_dir, images, capsys):
 
 
 def _classifier(model, batch_size):
-    prepare = lambda x: steps.normalize(x, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), np.float32)  # noqa: E731
+    prepare = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)).normalize
     return Classifier(model, prepare=prepare, sigmoid=False, batch_size=batch_size)
 
 
@@ -144,7 +144,7 @@ def test_views_average_their_crops_and_pyramid_levels_weigh_25_4_1():
     full, quadrants, pyramid = (_probs(classifier, stream, v) for v in ("full", "quadrants", "pyramid"))
     for f, q, p in zip(full, quadrants, pyramid):
         assert f.crop_probs is None and q.crop_probs.shape == (4, 3) and p.crop_probs.shape == (30, 3)
-        np.testing.assert_allclose(q.probs, q.crop_probs.mean(axis=0))
+        np.testing.assert_allclose(q.probs, q.crop_probs.mean(axis=0), atol=1e-6)  # float32 on the device
         assert q.votes.sum() == 4 and q.votes.argmax() == np.bincount(q.crop_probs.argmax(1), minlength=3).argmax()
         np.testing.assert_allclose(p.crop_probs[0], f.probs, atol=1e-6)  # level 1 is the whole image
         np.testing.assert_allclose(p.crop_probs[1:5], q.crop_probs, atol=1e-6)  # level 2 = the quadrants

@@ -108,7 +108,7 @@ def defaults() -> ml_collections.ConfigDict:
     c.schedule.gamma = 0.1  # step / multistep decay factor
     c.schedule.milestones = ()  # multistep: epochs (PyTorch MultiStepLR)
     c.schedule.warmup_epochs = 0.0  # cosine: linear warm-up length
-    c.schedule.min_lr = 0.0  # cosine: final lr (the larger of this and final_lr_fraction * lr)
+    c.schedule.min_lr = 0.0  # cosine: final lr (the larger of this and final_lr_fraction * lr); plateau: floor
     c.schedule.final_lr_fraction = 0.0
     # plateau = PyTorch ReduceLROnPlateau, stepped after each evaluation on `metric`.
     c.schedule.metric = "accuracy"  # a validation metric: accuracy | macro_f1 | loss
@@ -118,6 +118,8 @@ def defaults() -> ml_collections.ConfigDict:
     c.schedule.threshold = 1e-4
     c.schedule.threshold_mode = "rel"
     c.schedule.cooldown = 0
+    # Minimal reduction: a new lr less than eps below the old one is ignored (torch's eps).
+    c.schedule.eps = 1e-8
 
     c.loss = ml_collections.ConfigDict()
     c.loss.kind = "softmax"  # softmax cross-entropy | sigmoid (two classes, one output logit)

@@ -7,6 +7,7 @@ import ml_collections
 
 from artjax.data.decode import DecodeError
 from artjax.data.painters import PaintersSource
+from artjax.data import sources
 from artjax.data.sources import Source, make_source, register_source
 
 # Exceptions of Source.read that mean "this image is unreadable", not "artjax has a bug".
@@ -20,6 +21,11 @@ def _painters(data: ml_collections.ConfigDict, split: str) -> PaintersSource:
 
 
 register_source("painters", _painters)
+
+
+def source_names() -> tuple[str, ...]:
+    """Every `data.source` name, the painters included (the config's choices)."""
+    return sources.source_names()
 
 
 def open_sources(data: ml_collections.ConfigDict) -> tuple[Source, Source]:

@@ -84,9 +84,8 @@ def _not_empty(chunk: Chunk) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class PipelineOptions:
-    workers: int = 0
-    read_threads: int = 1
-    # Exceptions of Source.load that mean "this file is unreadable" rather than a bug.
+    workers: int = 0  # grain worker processes for decoding + augmentation (0 = in this process)
+    # Exceptions of Source.read that mean "this file is unreadable" rather than a bug.
     errors: tuple[type[Exception], ...] = ()
 
 
@@ -94,7 +93,9 @@ def _batches(source: Source, order: grain.MapDataset, transform: Transform, seed
              batch_size: int, bad: BadRecords, options: PipelineOptions, *, drop_remainder: bool) -> grain.IterDataset:
     chunks = order.batch(batch_size, batch_fn=np.asarray)
     chunks = chunks.map_with_index(_PrepareChunk(source, transform, options.errors, seed, batch_size))
-    ds = chunks.to_iter_dataset(grain.ReadOptions(num_threads=options.read_threads, prefetch_buffer_size=2))
+    # One read thread runs _PrepareChunk (here when workers=0, else in each worker): data.workers
+    # is the one knob for parallel decoding.
+    ds = chunks.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
     if options.workers > 0:
         ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=options.workers))
     ds = ds.map(bad.drop).filter(_not_empty)

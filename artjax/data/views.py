@@ -1,4 +1,4 @@
-"""Evaluation views of one image: crops plus the boxes they came from.
+"""Crop geometry of the evaluation views (artjax.eval.views): crops and the boxes they came from.
 
 Boxes are in the input image's pixel coordinates, half-open: (y0, y1, x0, x1) selects
 image[y0:y1, x0:x1]. Grids split a side of length L into n cells with edges floor(k * L / n),
@@ -33,20 +33,6 @@ def grid_edges(length: int, parts: int) -> np.ndarray:
 
 def _crops(image: np.ndarray, boxes: np.ndarray, size: int | None) -> list[np.ndarray]:
     return [_resize(image[y0:y1, x0:x1], size) for y0, y1, x0, x1 in boxes[:, -4:]]
-
-
-def center_crop(
-    image: np.ndarray, *, size: int | None, crop_fraction: float = 1.0
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """The centred square of side crop_fraction * short side (the usual resize-then-centre-crop
-    with resize = size / crop_fraction, done as one resize)."""
-    if not 0.0 < crop_fraction <= 1.0:
-        raise ValueError(f"center_crop: crop_fraction must be in (0, 1], got {crop_fraction}")
-    height, width = image.shape[:2]
-    side = max(1, round(min(height, width) * crop_fraction))
-    y0, x0 = (height - side) // 2, (width - side) // 2
-    boxes = np.array([[y0, y0 + side, x0, x0 + side]], np.int64)
-    return _crops(image, boxes, size), boxes
 
 
 def quadrants(image: np.ndarray, *, size: int | None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -90,8 +76,3 @@ def pyramid_crops(
     boxes = pyramid_boxes(image.shape[:2], levels)
     return _crops(image, boxes, size), boxes
 
-
-def hflip_tta(images: np.ndarray) -> np.ndarray:
-    """Stacks images (..., H, W, C) with their mirror images: out[0] = images, out[1] = flipped.
-    Average the model's scores over the leading axis."""
-    return np.stack([images, images[..., ::-1, :]])

@@ -25,6 +25,8 @@ _POOL_TOLERANCE = 1e-4  # relative: float32 means of the same numbers in another
 def _scores(model: Backbone, feature_map: jax.Array) -> jax.Array:
     logits = model.head(feature_map.mean(axis=(1, 2)), feature_map).astype(jnp.float32)
     if logits.shape[-1] == 1:
+        # Deliberately not metrics.class_logits' [0, z]: class 0's score must depend on the map, or
+        # its heatmap would have no gradient. [-z, z] ranks the classes as [0, z] does.
         logits = jnp.concatenate([-logits, logits], axis=-1)
     return logits
 

@@ -6,7 +6,8 @@ turns the totals into scikit-learn's numbers. Zero division gives 0 (sklearn zer
 which is also what its default 'warn' returns). Macro F1 and balanced accuracy average over the
 classes that occur, as sklearn does without a `labels` argument: macro F1 over classes present
 in the labels or the predictions, balanced accuracy over classes present in the labels.
-Single-logit (B, 1) outputs are read as a sigmoid two-class model: logit > 0 predicts class 1.
+Single-logit (B, 1) outputs are read as a sigmoid two-class model: logit > 0 predicts class 1
+(`class_logits`, the one place that reads them so).
 """
 
 from __future__ import annotations
@@ -19,6 +20,29 @@ import jax.numpy as jnp
 import numpy as np
 
 Counts = dict[str, jax.Array]
+LOWER_IS_BETTER = frozenset({"loss"})  # every other logged metric is a score: higher is better
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER
+
+
+def is_better(metric: str, new: float, old: float) -> bool:
+    """Whether `new` is a strictly better value of `metric` than `old` (a tie keeps the old)."""
+    return new < old if lower_is_better(metric) else new > old
+
+
+def class_logits(logits: jax.Array) -> jax.Array:
+    """Logits with one column per class. A one-logit sigmoid model's (..., 1) z becomes [0, z]:
+    its softmax is (1 - sigmoid(z), sigmoid(z)), so it is scored like any two-class model."""
+    if logits.shape[-1] == 1:
+        return jnp.concatenate([jnp.zeros_like(logits), logits], axis=-1)
+    return logits
+
+
+def probabilities(logits: jax.Array) -> jax.Array:
+    """Class probabilities of model outputs (softmax; a sigmoid model's (1 - s, s))."""
+    return jax.nn.softmax(class_logits(logits.astype(jnp.float32)), axis=-1)
 
 
 def init_counts(num_classes: int, k_values: Sequence[int] = (1, 5)) -> Counts:
@@ -32,9 +56,7 @@ def init_counts(num_classes: int, k_values: Sequence[int] = (1, 5)) -> Counts:
 
 def update_counts(counts: Counts, logits: jax.Array, labels: jax.Array, mask: jax.Array) -> Counts:
     """Adds a batch of (B, C) logits and (B,) int labels; rows with mask 0 count nothing."""
-    logits = logits.astype(jnp.float32)
-    if logits.shape[-1] == 1:  # sigmoid: softmax over [0, z] gives sigmoid(z) for class 1
-        logits = jnp.concatenate([jnp.zeros_like(logits), logits], axis=-1)
+    logits = class_logits(logits.astype(jnp.float32))
     num_classes = counts["confusion"].shape[0]
     if logits.shape[-1] != num_classes:
         raise ValueError(f"logits have {logits.shape[-1]} classes but the counts were made for {num_classes}")
@@ -61,32 +83,43 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(np.shape(numerator)), where=denominator > 0)
 
 
-def summarize(counts: dict[str, Any], class_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Host-side metrics from accumulated counts (plain Python numbers and lists, JSON-able)."""
-    confusion = np.asarray(counts["confusion"], np.int64)
-    total = int(counts["count"])
+def summarize_confusion(confusion: Any, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Everything a confusion matrix (rows = true class) gives: scikit-learn's classification
+    report (accuracy; per class precision, recall, F1, support; their macro and support-weighted
+    averages) and balanced accuracy, as plain Python numbers and lists."""
+    confusion = np.asarray(confusion, np.int64)
     tp = np.diag(confusion).astype(np.float64)
     support = confusion.sum(axis=1)
     predicted = confusion.sum(axis=0)
-    precision = _divide(tp, predicted)
-    recall = _divide(tp, support)
-    f1 = _divide(2 * tp, support + predicted)  # = 2PR / (P + R), and 0 where undefined
+    total = np.float64(support.sum())
+    per_class = {"precision": _divide(tp, predicted), "recall": _divide(tp, support),
+                 "f1": _divide(2 * tp, support + predicted)}  # f1 = 2PR / (P + R), and 0 where undefined
     occurring = (support + predicted) > 0
-    result: dict[str, Any] = {
-        "count": total,
-        "loss": float(_divide(np.float64(counts["loss_sum"]), np.float64(total))),
-        "accuracy": float(_divide(tp.sum(), np.float64(total))),
-        "macro_f1": float(f1[occurring].mean()) if occurring.any() else 0.0,
-        "weighted_f1": float(_divide(np.sum(f1 * support), np.float64(support.sum()))),
-        "balanced_accuracy": float(recall[support > 0].mean()) if (support > 0).any() else 0.0,
-    }
-    for key in sorted((k for k in counts if k.startswith("top")), key=lambda k: int(k[3:])):
-        result[f"{key}_accuracy"] = float(_divide(np.float64(counts[key]), np.float64(total)))
-    result["per_class"] = {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
-                           "support": support.tolist()}
+    result: dict[str, Any] = {"accuracy": float(_divide(tp.sum(), total))}
+    for name in ("f1", "precision", "recall"):
+        values = per_class[name]
+        result[f"macro_{name}"] = float(values[occurring].mean()) if occurring.any() else 0.0
+        result[f"weighted_{name}"] = float(_divide(np.sum(values * support), total))
+    result["balanced_accuracy"] = float(per_class["recall"][support > 0].mean()) if (support > 0).any() else 0.0
+    result["per_class"] = {**{k: v.tolist() for k, v in per_class.items()}, "support": support.tolist()}
     if class_names is not None:
         if len(class_names) != confusion.shape[0]:
             raise ValueError(f"{len(class_names)} class names for {confusion.shape[0]} classes")
         result["per_class"]["name"] = list(class_names)
     result["confusion_matrix"] = confusion.tolist()
+    return result
+
+
+def summarize(counts: dict[str, Any], class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Host-side metrics from accumulated counts (plain Python numbers and lists, JSON-able):
+    count, loss, top-k accuracies and everything of `summarize_confusion`."""
+    total = int(counts["count"])
+    scores = summarize_confusion(counts["confusion"], class_names)
+    result: dict[str, Any] = {"count": total,
+                              "loss": float(_divide(np.float64(counts["loss_sum"]), np.float64(total)))}
+    result.update((k, v) for k, v in scores.items() if not isinstance(v, (dict, list)))
+    for key in sorted((k for k in counts if k.startswith("top")), key=lambda k: int(k[3:])):
+        result[f"{key}_accuracy"] = float(_divide(np.float64(counts[key]), np.float64(total)))
+    result["per_class"] = scores["per_class"]
+    result["confusion_matrix"] = scores["confusion_matrix"]
     return result

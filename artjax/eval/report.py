@@ -21,13 +21,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from artjax.eval import plots
+from artjax import rundir
+from artjax.eval import metrics, plots
 from artjax.eval.gradcam import gradcam
 from artjax.eval.inference import Classifier, Transform, threaded_map
 
 Record = dict[str, Any]
-REPORT_DIR = "report"
-RESIZER_FIGURE = "resizer.png"  # written into DIR/report/ by Resizer runs
 
 
 @dataclasses.dataclass
@@ -90,31 +89,6 @@ def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform
                       skipped=skipped, view=view)
 
 
-def class_table(confusion: np.ndarray) -> dict[str, Any]:
-    """scikit-learn's classification_report numbers from a confusion matrix (rows = true).
-
-    Per class precision, recall, F1, support (0 where undefined, zero_division=0). The macro
-    average runs over classes that occur in the labels or the predictions, as sklearn's
-    default and artjax's macro_f1; the weighted average weighs by support.
-    """
-    confusion = np.asarray(confusion, np.int64)
-    tp = np.diag(confusion).astype(np.float64)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
-    ratio = lambda a, b: np.divide(a, b, out=np.zeros(len(a)), where=b > 0)  # noqa: E731
-    per_class = {"precision": ratio(tp, predicted), "recall": ratio(tp, support),
-                 "f1": ratio(2 * tp, (support + predicted).astype(np.float64)), "support": support}
-    occurring = (support + predicted) > 0
-    total = int(support.sum())
-    averages = {}
-    for name in ("precision", "recall", "f1"):
-        values = per_class[name]
-        averages[name] = (float(values[occurring].mean()) if occurring.any() else 0.0,
-                          float(np.sum(values * support) / total) if total else 0.0)
-    return {"per_class": per_class, "accuracy": float(tp.sum() / total) if total else 0.0, "total": total,
-            "macro": {k: v[0] for k, v in averages.items()}, "weighted": {k: v[1] for k, v in averages.items()}}
-
-
 def confused_pairs(confusion: np.ndarray, k: int = 5) -> list[tuple[int, int, int, float]]:
     """The k largest off-diagonal cells as (true, predicted, count, fraction of the true class)."""
     confusion = np.asarray(confusion, np.int64)
@@ -132,12 +106,13 @@ def confused_pairs(confusion: np.ndarray, k: int = 5) -> list[tuple[int, int, in
 
 
 def best_record(val: Sequence[Record], metric: str) -> Record | None:
-    """The first validation record with the best `metric` (lowest loss, highest otherwise)."""
-    scored = [r for r in val if isinstance(r.get(metric), (int, float))]
-    if not scored:
-        return None
-    sign = 1.0 if metric == "loss" else -1.0
-    return min(scored, key=lambda r: sign * r[metric])
+    """The first validation record with the best `metric` (`metrics.is_better`: ties keep the first)."""
+    best = None
+    for record in val:
+        if isinstance(record.get(metric), (int, float)) and (
+                best is None or metrics.is_better(metric, record[metric], best[metric])):
+            best = record
+    return best
 
 
 # --------------------------------------------------------------------------------- figures
@@ -234,18 +209,19 @@ def _figures(figures: Sequence[Figure], kind: str) -> str:
                    "</figure>" for f in figures)
 
 
-def _class_table_html(table: dict[str, Any], class_names: Sequence[str]) -> str:
+def _class_table_html(scores: dict[str, Any], class_names: Sequence[str]) -> str:
+    """scikit-learn's classification report, from `metrics.summarize_confusion` (or `summarize`)."""
     rows = ['<table id="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th>'
             '<th>support</th></tr>']
-    per_class = table["per_class"]
+    per_class = scores["per_class"]
     for i, name in enumerate(class_names):
         cells = "".join(f'<td class="n">{per_class[k][i]:.4f}</td>' for k in ("precision", "recall", "f1"))
         rows.append(f"<tr><th>{_e(name)}</th>{cells}<td class=\"n\">{int(per_class['support'][i])}</td></tr>")
-    total = table["total"]
-    rows.append(f'<tr><th>accuracy</th><td></td><td></td><td class="n">{table["accuracy"]:.4f}</td>'
+    total = int(sum(per_class["support"]))
+    rows.append(f'<tr><th>accuracy</th><td></td><td></td><td class="n">{scores["accuracy"]:.4f}</td>'
                 f'<td class="n">{total}</td></tr>')
     for average in ("macro", "weighted"):
-        cells = "".join(f'<td class="n">{table[average][k]:.4f}</td>' for k in ("precision", "recall", "f1"))
+        cells = "".join(f'<td class="n">{scores[f"{average}_{k}"]:.4f}</td>' for k in ("precision", "recall", "f1"))
         rows.append(f'<tr><th>{average} avg</th>{cells}<td class="n">{total}</td></tr>')
     return "".join(rows) + "</table>"
 
@@ -303,7 +279,7 @@ def write_html(report_dir: str, content: ReportContent) -> str:
         parts.append(f"<p>{_e(content.confusion_origin)}; rows are normalised by the true class.</p>"
                      + _image("confusion.png", "normalised confusion matrix"))
         parts.append("<h2>Per-class precision, recall, F1</h2>"
-                     + _class_table_html(class_table(content.confusion), names)
+                     + _class_table_html(metrics.summarize_confusion(content.confusion), names)
                      + "<p>Macro average over the classes present in the labels or predictions.</p>")
         parts.append("<h2>Most confused pairs</h2>")
         pairs = confused_pairs(content.confusion)
@@ -317,8 +293,8 @@ def write_html(report_dir: str, content: ReportContent) -> str:
     if content.cams:
         parts.append("<h2>Grad-CAM</h2><p>Left: the model's input; right: where the evidence for the "
                      "predicted class lies (red = strongest).</p>" + _figures(content.cams, "cam"))
-    if os.path.exists(os.path.join(report_dir, RESIZER_FIGURE)):
-        parts.append("<h2>Resizer</h2>" + _image(RESIZER_FIGURE, "Resizer input and output"))
+    if os.path.exists(os.path.join(report_dir, rundir.RESIZER_FIGURE)):
+        parts.append("<h2>Resizer</h2>" + _image(rundir.RESIZER_FIGURE, "Resizer input and output"))
     if content.links:
         parts.append("<h2>Files</h2><ul>" + "".join(f'<li><a href="{_e(p)}">{_e(label)}</a></li>'
                                                     for p, label in content.links) + "</ul>")

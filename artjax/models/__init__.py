@@ -1,7 +1,8 @@
 """artjax model zoo: `create(name, ...)`, `list_models()`, and the `Backbone` interface.
 
 Importing this package imports every module of `artjax/models/`, so a family file registers its
-models just by existing (see registry.py for the factory contract, base.py for Backbone).
+models just by existing (see registry.py for the factory contract, base.py for Backbone). Its
+weight key map lives in `keymaps/<family>.py`, found by family name when converting (convert.py).
 """
 
 import importlib

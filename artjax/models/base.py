@@ -67,6 +67,15 @@ class Preprocessing:
     interpolation: str = "bilinear"
     crop_pct: float = 0.875
 
+    def normalize(self, images: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+        """uint8 images (any leading axes, RGB last) -> (images / 255 - mean) / std in `dtype`,
+        as one multiply-add. Jittable: batches travel to the device as uint8 and are normalised there."""
+        with jax.ensure_compile_time_eval():  # the constants in float32, on the host, as numpy would
+            std = jnp.asarray(self.std, jnp.float32)
+            scale = 1.0 / (255.0 * std)
+            shift = -jnp.asarray(self.mean, jnp.float32) / std
+        return (jnp.asarray(images).astype(jnp.float32) * scale + shift).astype(dtype)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

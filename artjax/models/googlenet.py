@@ -1,25 +1,26 @@
 """GoogLeNet (Inception v1) in torchvision's layout, including its quirks.
 
 Stages: `stem` = conv1, maxpool1, conv2, conv3, maxpool2; `stage1` = inception3a, 3b, maxpool3;
-`stage2` = inception4a..4e, maxpool4 (and the auxiliary heads, see below); `stage3` =
-inception5a, 5b; `head` = Dropout(0.2) + Linear(1024 -> classes). Every conv is torchvision's
-BasicConv2d: conv (no bias) -> BatchNorm (eps 1e-3) -> ReLU. As in torchvision, the "5x5" branch
-uses a 3x3 conv (pytorch/vision#906) and the max-pools use ceil mode.
+`stage2` = inception4a..4e, maxpool4; `stage3` = inception5a, 5b; `head` = Dropout(0.2) +
+Linear(1024 -> classes). Every conv is torchvision's BasicConv2d: conv (no bias) -> BatchNorm
+(eps 1e-3) -> ReLU. As in torchvision, the "5x5" branch uses a 3x3 conv (pytorch/vision#906)
+and the max-pools use ceil mode.
 
 Options:
 - `transform_input` (default False, torchvision's class default): re-normalise inputs from
   ImageNet statistics to mean = std = 0.5 before conv1. torchvision's ImageNet GoogLeNet weights
   were trained that way and `torchvision.models.googlenet(weights=...)` turns it on, so pass
   `transform_input=True` with weights converted from that file.
-- `aux_logits` (default False): torchvision's two auxiliary classifiers, after inception4a and
-  4d, held in `stage2` as `aux1` / `aux2` (so freezing stage2 freezes them). `__call__` never
-  uses them; training code calls `forward_aux`. torchvision's ImageNet file carries untrained
-  aux weights; the converter drops them.
+
+No auxiliary classifiers (torchvision's `aux_logits`): S4, the recipe this family serves, does
+not state that it trained them (its 5,972,467 parameters for 3 classes are near torchvision's
+5.60 M without them, far from 9.94 M with them), and the converter drops torchvision's `aux1` /
+`aux2` weights, which its ImageNet file carries untrained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -82,21 +83,6 @@ class Inception(nnx.Module):
         return jnp.concatenate([self.branch1(x), b2, b3, b4], axis=-1)
 
 
-class InceptionAux(nnx.Module):
-    """Adaptive average pool to 4x4 -> 1x1 conv 128 -> flatten (C,H,W) -> FC 1024 -> ReLU ->
-    Dropout(0.7) -> FC classes."""
-
-    def __init__(self, cin: int, num_classes: int, *, rngs: nnx.Rngs, dtype: Any):
-        self.conv = BasicConv(cin, 128, 1, rngs=rngs, dtype=dtype)
-        self.fc1 = layers.linear(2048, 1024, rngs=rngs, dtype=dtype, kernel_init=_NORMAL)
-        self.fc2 = layers.linear(1024, num_classes, rngs=rngs, dtype=dtype, kernel_init=_NORMAL)
-        self.dropout = nnx.Dropout(0.7, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = layers.flatten_nchw(self.conv(layers.adaptive_avg_pool(x, 4)))
-        return self.fc2(self.dropout(jax.nn.relu(self.fc1(x))))
-
-
 class Stem(nnx.Module):
     """conv1 7x7/2 -> 3x3/2 max-pool -> conv2 1x1 -> conv3 3x3 -> 3x3/2 max-pool (ceil mode)."""
 
@@ -111,84 +97,45 @@ class Stem(nnx.Module):
 
 
 class InceptionStage(nnx.Module):
-    """Inception blocks (attributes named as torchvision's), then an optional ceil-mode max-pool.
-    `aux` maps a block name to the name of the auxiliary head reading its output."""
+    """Inception blocks (attributes named as torchvision's), then an optional ceil-mode max-pool."""
 
-    def __init__(self, names: tuple[str, ...], pool: int | None, *, num_classes: int,
-                 rngs: nnx.Rngs, dtype: Any, aux: Mapping[str, str] | None = None):
-        self.names = names
+    def __init__(self, names: Sequence[str], pool: int | None, *, rngs: nnx.Rngs, dtype: Any):
+        self.names = tuple(names)  # a tuple: static attributes must hash
         self.pool = pool
-        self.aux_after = tuple((aux or {}).items())  # a tuple: static attributes must hash
-        for name in names:
+        for name in self.names:
             setattr(self, name, Inception(*INCEPTION[name], rngs=rngs, dtype=dtype))
-        for block, aux_name in self.aux_after:
-            setattr(self, aux_name, InceptionAux(_out_width(block), num_classes, rngs=rngs,
-                                                 dtype=dtype))
 
-    def __call__(self, x: jax.Array, with_aux: bool = False) -> tuple[jax.Array, list[jax.Array]]:
-        aux, aux_after = [], dict(self.aux_after)
+    def __call__(self, x: jax.Array) -> jax.Array:
         for name in self.names:
             x = getattr(self, name)(x)
-            if with_aux and name in aux_after:
-                aux.append(getattr(self, aux_after[name])(x))
         if self.pool:
             x = layers.max_pool(x, self.pool, 2, ceil_mode=True)
-        return x, aux
-
-
-def _out_width(block: str) -> int:
-    _, c1, _, c3, _, c5, pool = INCEPTION[block]
-    return c1 + c3 + c5 + pool
+        return x
 
 
 class GoogLeNet(Backbone):
     def __init__(self, *, num_classes: int, rngs: nnx.Rngs, dtype: Any = jnp.float32,
-                 head: Mapping[str, Any] | None = None, transform_input: bool = False,
-                 aux_logits: bool = False):
-        kw = {"num_classes": num_classes, "rngs": rngs, "dtype": dtype}
+                 head: Mapping[str, Any] | None = None, transform_input: bool = False):
+        kw = {"rngs": rngs, "dtype": dtype}
         self.transform_input = transform_input
-        self.stem = Stem(rngs=rngs, dtype=dtype)
+        self.stem = Stem(**kw)
         self.stage1 = InceptionStage(("inception3a", "inception3b"), 3, **kw)
         self.stage2 = InceptionStage(
-            ("inception4a", "inception4b", "inception4c", "inception4d", "inception4e"), 2,
-            aux={"inception4a": "aux1", "inception4d": "aux2"} if aux_logits else None, **kw)
+            ("inception4a", "inception4b", "inception4c", "inception4d", "inception4e"), 2, **kw)
         self.stage3 = InceptionStage(("inception5a", "inception5b"), None, **kw)
         self.stage_names = ("stem", "stage1", "stage2", "stage3", "head")
         self.num_features = 1024
         self.init_head(head, num_classes, default={"kind": "linear", "dropout": 0.2}, rngs=rngs,
                        dtype=dtype)
 
-    def _run(self, x: jax.Array, with_aux: bool
-             ) -> tuple[jax.Array, dict[str, jax.Array], list[jax.Array]]:
+    def forward_features(self, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         if self.transform_input:
             x = x * jnp.asarray(_TO_HALF_SCALE, x.dtype) + jnp.asarray(_TO_HALF_SHIFT, x.dtype)
         x = self.stem(x)
-        maps, aux = {"stem": x}, []
+        maps = {"stem": x}
         for name in self.stage_names[1:-1]:
-            x, stage_aux = getattr(self, name)(x, with_aux)
-            maps[name] = x
-            aux += stage_aux
-        return layers.global_avg_pool(x), maps, aux
-
-    def forward_features(self, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        pooled, maps, _ = self._run(x, with_aux=False)
-        return pooled, maps
-
-    def forward_aux(self, x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-        """(logits, (aux1 logits, aux2 logits)); the tuple is empty without `aux_logits`.
-
-        torchvision's recipe trains on loss(logits) + 0.3 * (loss(aux1) + loss(aux2)).
-        """
-        pooled, maps, aux = self._run(x, with_aux=True)
-        return self.head(pooled, maps[self.feature_stage]), tuple(aux)
-
-    def reset_head(self, num_classes: int, *, rngs: nnx.Rngs,
-                   head: Mapping[str, Any] | None = None) -> None:
-        """Replaces the head, and the last layer of the auxiliary heads, for `num_classes`."""
-        super().reset_head(num_classes, rngs=rngs, head=head)
-        for _, aux_name in self.stage2.aux_after:
-            getattr(self.stage2, aux_name).fc2 = layers.linear(
-                1024, num_classes, rngs=rngs, dtype=self._dtype, kernel_init=_NORMAL)
+            x = maps[name] = getattr(self, name)(x)
+        return layers.global_avg_pool(x), maps
 
 
 @register("googlenet")

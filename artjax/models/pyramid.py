@@ -1,13 +1,13 @@
 """Multi-scale pyramid weighted pooling (after Jangtjik, Yeh & Hua, ACM MM 2016; S1).
 
 A painting is seen at several scales: level n cuts it into an n x n grid (default levels 1, 2, 5:
-the whole painting, 4 quarters, 25 tiles = 30 crops; the crops come from the data pipeline's
-pyramid view). One shared backbone scores every crop of a batch in one batched call (or in
+the whole painting, 4 quarters, 25 tiles = 30 crops; the crops come from the pyramid view of
+artjax.eval.views). One shared backbone scores every crop of a batch in one batched call (or in
 chunks of `chunk_size` crops, to bound activation memory: ResNet50 training at 224 px holds
 roughly 100 MB of activations per crop, so 30 crops per painting cost ~3 GB per painting).
 
 Per level l, the crops' softmax probabilities are averaged: p_l = mean_i softmax(z_{l,i}).
-The levels are then combined with weights w_l (sum 1):
+The levels are then combined with weights w_l (sum 1), by `combine_levels`:
 - `soft`: P = sum_l w_l p_l with fixed weights; the default w = (25, 4, 1) / 30 for levels
   (1, 2, 5) reproduces S1's "25 * level1 + 4 * level2 + 1 * level3" (in general: the crop
   counts in reverse order, so coarse views weigh more).
@@ -32,6 +32,7 @@ from flax import nnx
 from artjax.models.base import Backbone
 
 RULES = ("soft", "hard", "adaptive")
+DEFAULT_LEVELS = (1, 2, 5)
 _EPS = 1e-7
 
 
@@ -40,11 +41,33 @@ def default_level_weights(levels: Sequence[int]) -> np.ndarray:
     return counts / counts.sum()
 
 
+def level_means(values: jax.Array, levels: Sequence[int]) -> list[jax.Array]:
+    """Per level, the mean over its crops of (B, crops, classes) `values`: a (B, classes) each."""
+    means, start = [], 0
+    for n in levels:
+        means.append(values[:, start:start + n * n].mean(axis=1))
+        start += n * n
+    return means
+
+
+def combine_levels(values: jax.Array, levels: Sequence[int], weights: jax.Array | Sequence[float]) -> jax.Array:
+    """S1's rule on (B, crops, classes) `values`: sum_l w_l * (mean of level l's crops).
+
+    The soft and adaptive rules apply it to crop probabilities, the hard rule to one-hot votes;
+    the pyramid evaluation view applies it, with `default_level_weights`, to a plain backbone."""
+    weights = jnp.asarray(weights, jnp.float32)
+    means = level_means(values, levels)
+    combined = jnp.zeros_like(means[0])
+    for i, mean in enumerate(means):
+        combined = combined + weights[i] * mean
+    return combined
+
+
 class Pyramid(nnx.Module):
     """Wraps a backbone; call it on crops shaped (B, sum(n^2 for n in levels), H, W, 3), as the
-    data pipeline's pyramid view (artjax.data.views.pyramid_crops) cuts them."""
+    pyramid view (artjax.eval.views, geometry in artjax.data.views.pyramid_crops) cuts them."""
 
-    def __init__(self, backbone: Backbone, *, levels: Sequence[int] = (1, 2, 5), rule: str = "soft",
+    def __init__(self, backbone: Backbone, *, levels: Sequence[int] = DEFAULT_LEVELS, rule: str = "soft",
                  weights: Sequence[float] | None = None, chunk_size: int = 0) -> None:
         if rule not in RULES:
             raise ValueError(f"pyramid rule {rule!r} is not one of {', '.join(RULES)}")
@@ -91,21 +114,9 @@ class Pyramid(nnx.Module):
         """(log of the combined probabilities (B, classes), per-level log mean probabilities)."""
         logits = self.crop_logits(crops)
         probs = jax.nn.softmax(logits, axis=-1)
-        num_classes = logits.shape[-1]
-        weights = self.level_weights()
-        combined = jnp.zeros((logits.shape[0], num_classes), jnp.float32)
-        per_level = []
-        start = 0
-        for i, n in enumerate(self.levels):
-            level = slice(start, start + n * n)
-            start += n * n
-            mean_probs = probs[:, level].mean(axis=1)
-            per_level.append(jnp.log(mean_probs + _EPS))
-            if self.rule == "hard":
-                votes = jax.nn.one_hot(jnp.argmax(logits[:, level], axis=-1), num_classes).mean(axis=1)
-                combined = combined + weights[i] * votes
-            else:
-                combined = combined + weights[i] * mean_probs
+        scored = jax.nn.one_hot(jnp.argmax(logits, axis=-1), logits.shape[-1]) if self.rule == "hard" else probs
+        combined = combine_levels(scored, self.levels, self.level_weights())
+        per_level = [jnp.log(mean + _EPS) for mean in level_means(probs, self.levels)]
         return jnp.log(combined + _EPS), per_level
 
     def __call__(self, crops: jax.Array) -> jax.Array:

@@ -14,9 +14,10 @@ TypeError/ValueError naming them (a plain `**options` pass-through into a constr
 `create` sets `model.preprocessing` from the registration after the factory returns, so
 factories need not.
 
-The family of a registered name (used to find its weight key map, artjax/weights/keymaps/
+The family of a registered name (used to find its weight key map, artjax/models/keymaps/
 <family>.py) defaults to the factory's module name: `artjax.models.resnet` -> 'resnet'.
-Family modules are imported by `artjax/models/__init__.py`, which is what fills the registry.
+`artjax/models/__init__.py` imports every module of the package, which is what fills the
+registry: a new family file registers its models just by existing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from artjax.models.base import IMAGENET, Backbone, Preprocessing
+from artjax.weights.store import build_loaded
 
 Factory = Callable[..., Backbone]
 
@@ -111,9 +113,8 @@ def create(name: str, *, num_classes: int = 1000, weights: str | None = None,
         return model
 
     if weights:
-        from artjax.weights.store import build_loaded  # lazy: artjax.weights imports models
-
-        model = build_loaded(build, weights, arch=name)
+        model, meta = build_loaded(build, weights, arch=name)
+        model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     else:
         model = build()
     model.eval()

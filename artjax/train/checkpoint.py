@@ -12,13 +12,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
+
+from artjax.rundir import RunDir
 
 LOWER_IS_BETTER = {"loss"}
 
 
 class Checkpoints:
+    @classmethod
+    def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict) -> Checkpoints:
+        """The checkpoints of a run, kept as its `checkpoint.*` config says."""
+        c = config.checkpoint
+        return cls(run_dir.checkpoints, keep=c.keep, keep_best=c.keep_best, best_metric=c.best_metric)
+
     def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str) -> None:
         self.best_metric = best_metric
         policy = policies.AnyPreservationPolicy([

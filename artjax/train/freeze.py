@@ -17,7 +17,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-BN_MODES = ("pytorch", "keras")
+BN_MODES = ("pytorch", "keras")  # train.frozen_bn: apply_frozen_bn
 
 
 def _names(path: Sequence[Any]) -> tuple[str, ...]:
@@ -88,11 +88,6 @@ def trainable_filter(freeze: Sequence[str] | str, stage_names: Sequence[str], *,
 def count_params(model: nnx.Module, filter: Any = nnx.Param) -> int:
     """Number of scalars in the variables `filter` selects (e.g. nnx.Param or a `Trainable`)."""
     return sum(x.size for x in jax.tree.leaves(nnx.state(model, filter)))
-
-
-def frozen_paths(model: nnx.Module, trainable: Trainable) -> list[str]:
-    """'/'-joined paths of the parameters `trainable` leaves frozen, in model order."""
-    return ["/".join(p) for p in _param_paths(model) if trainable.frozen(p)]
 
 
 def apply_frozen_bn(model: nnx.Module, freeze: Sequence[str] | str, mode: str) -> None:

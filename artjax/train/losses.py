@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-RULES = ("none", "inverse", "inverse_sqrt", "effective_number")
+KINDS = ("softmax", "sigmoid")  # loss.kind: cross_entropy | sigmoid_binary_cross_entropy
+RULES = ("none", "inverse", "inverse_sqrt", "effective_number")  # loss.class_weighting: class_weights
 
 
 def _safe_divide(numerator: jax.Array, denominator: jax.Array) -> jax.Array:

@@ -14,8 +14,9 @@ def make_mesh(global_batch: int) -> Mesh:
     """A 1-D mesh over the most devices per process that divide the per-process batch.
 
     Every process contributes the same number of devices, so the program stays identical on
-    each host (jax.distributed). Auto axis types: the step slices sharded arrays without
-    explicit out-shardings (DESIGN.md section 5).
+    each host (jax.distributed). Auto axis types on purpose (explicit ones are
+    `jax.make_mesh`'s default now): the step slices sharded arrays without explicit
+    out-shardings, which explicit axes would demand.
     """
     processes = jax.process_count()
     if global_batch % processes:

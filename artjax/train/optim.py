@@ -6,17 +6,17 @@
         clip_by_global_norm -> [L2: + weight_decay * p] -> sgd / adam / rmsprop direction
         -> [adamw: + weight_decay * p] -> * -(learning_rate * lr_scale) -> head params * multiplier ) )
 
-Config keys (defaults are PyTorch's):
-  name: sgd | adam | adamw | rmsprop
-  momentum [0.0]: sgd and rmsprop (torch.optim.SGD / RMSprop `momentum`); nesterov [False]: sgd
-  weight_decay [0.0]: sgd/adam/rmsprop add it to the gradient (torch `weight_decay`, L2);
+Config keys (the `optimizer` section of config/defaults.py, whose defaults are PyTorch's):
+  name: one of NAMES
+  momentum: sgd and rmsprop (torch.optim.SGD / RMSprop `momentum`); nesterov: sgd
+  weight_decay: sgd/adam/rmsprop add it to the gradient (torch `weight_decay`, L2);
       adamw decays the weights directly (decoupled, torch.optim.AdamW)
-  b1 [0.9], b2 [0.999], eps [1e-8]: adam/adamw (torch betas, eps added outside the sqrt)
-  rmsprop_decay [0.99]: torch RMSprop `alpha` (Keras `rho` is 0.9 and its eps 1e-7; set both
+  b1, b2, eps: adam/adamw (torch betas, eps added outside the sqrt)
+  rmsprop_decay: torch RMSprop `alpha` (Keras `rho` is 0.9 and its eps 1e-7; set both
       to reproduce Keras). eps is added outside the sqrt, as in torch.
-  grad_clip_norm [0 = off]: clip the global gradient norm (torch clip_grad_norm_)
-  head_lr_multiplier [1.0]: lr factor for parameters under the top-level `head` module
-  accumulate_steps [1]: average the gradients of k micro-batches per update (optax.MultiSteps)
+  grad_clip_norm (0 = off): clip the global gradient norm (torch clip_grad_norm_)
+  head_lr_multiplier: lr factor for parameters under the top-level `head` module
+  accumulate_steps: average the gradients of k micro-batches per update (optax.MultiSteps)
 `learning_rate` is read by the caller into the schedule and is not used here.
 
 The learning rate is observable and adjustable from the optimiser state: `get_lr(state)` reads
@@ -36,15 +36,8 @@ import optax
 
 from artjax.train.freeze import stage_of
 
-NAMES = ("sgd", "adam", "adamw", "rmsprop")
+NAMES = ("sgd", "adam", "adamw", "rmsprop")  # optimizer.name
 HEAD = "head"
-
-PathPredicate = Callable[[tuple[str, ...]], bool]
-
-
-def _get(cfg: Any, key: str, default: Any) -> Any:
-    value = cfg.get(key, default)
-    return default if value is None else value
 
 
 def _path_names(path: tuple[Any, ...]) -> tuple[str, ...]:
@@ -58,7 +51,7 @@ def _path_names(path: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def scale_by_path(factor: float, selected: PathPredicate) -> optax.GradientTransformation:
+def scale_by_path(factor: float, selected: Callable[[tuple[str, ...]], bool]) -> optax.GradientTransformation:
     """Multiplies the updates whose key path satisfies `selected` by `factor`.
 
     Works on the key path rather than on an optax label tree because nnx.Optimizer initialises
@@ -78,23 +71,21 @@ def _is_head(path: tuple[str, ...]) -> bool:
     return bool(path) and stage_of(path) == HEAD
 
 
-def make_optimizer(opt_cfg: Any, schedule: optax.Schedule, *,
-                   param_labels: PathPredicate | None = None) -> optax.GradientTransformation:
+def make_optimizer(opt_cfg: Any, schedule: optax.Schedule) -> optax.GradientTransformation:
     """The optimiser for the `optimizer` config section (see the module docstring for keys).
 
-    `param_labels` selects the parameters that get `head_lr_multiplier`: a predicate on the
-    parameter's path (a tuple of names); default: the path starts with 'head'.
+    `head_lr_multiplier` applies to the parameters of the `head` stage (freeze.stage_of).
     """
-    name = opt_cfg.get("name", None)
+    name = opt_cfg.name
     if name not in NAMES:
         raise ValueError(f"optimizer.name must be one of {NAMES}, got {name!r}")
-    momentum = float(_get(opt_cfg, "momentum", 0.0))
-    nesterov = bool(_get(opt_cfg, "nesterov", False))
-    weight_decay = float(_get(opt_cfg, "weight_decay", 0.0))
-    eps = float(_get(opt_cfg, "eps", 1e-8))
-    clip = float(_get(opt_cfg, "grad_clip_norm", 0.0))
-    head_multiplier = float(_get(opt_cfg, "head_lr_multiplier", 1.0))
-    accumulate = int(_get(opt_cfg, "accumulate_steps", 1))
+    momentum = float(opt_cfg.momentum)
+    nesterov = bool(opt_cfg.nesterov)
+    weight_decay = float(opt_cfg.weight_decay)
+    eps = float(opt_cfg.eps)
+    clip = float(opt_cfg.grad_clip_norm)
+    head_multiplier = float(opt_cfg.head_lr_multiplier)
+    accumulate = int(opt_cfg.accumulate_steps)
     if nesterov and (name != "sgd" or momentum <= 0):
         raise ValueError("optimizer.nesterov needs optimizer.name='sgd' and optimizer.momentum > 0 (as torch SGD)")
     if accumulate < 1:
@@ -105,14 +96,12 @@ def make_optimizer(opt_cfg: Any, schedule: optax.Schedule, *,
     if name == "sgd":
         direction = optax.trace(decay=momentum, nesterov=nesterov) if momentum else optax.identity()
     elif name in ("adam", "adamw"):
-        direction = optax.scale_by_adam(b1=float(_get(opt_cfg, "b1", 0.9)), b2=float(_get(opt_cfg, "b2", 0.999)),
-                                        eps=eps)
+        direction = optax.scale_by_adam(b1=float(opt_cfg.b1), b2=float(opt_cfg.b2), eps=eps)
     else:
         direction = optax.chain(
-            optax.scale_by_rms(decay=float(_get(opt_cfg, "rmsprop_decay", 0.99)), eps=eps, eps_in_sqrt=False),
+            optax.scale_by_rms(decay=float(opt_cfg.rmsprop_decay), eps=eps, eps_in_sqrt=False),
             optax.trace(decay=momentum) if momentum else optax.identity())
     decoupled = name == "adamw"
-    selected = param_labels or _is_head
 
     def build(learning_rate: jax.Array, lr_scale: jax.Array) -> optax.GradientTransformation:
         parts = []
@@ -125,7 +114,7 @@ def make_optimizer(opt_cfg: Any, schedule: optax.Schedule, *,
             parts.append(optax.add_decayed_weights(weight_decay))  # torch AdamW: param *= 1 - lr * wd
         parts.append(optax.scale_by_learning_rate(learning_rate * lr_scale))
         if head_multiplier != 1.0:
-            parts.append(scale_by_path(head_multiplier, selected))  # a torch param group with lr x m
+            parts.append(scale_by_path(head_multiplier, _is_head))  # a torch param group with lr x m
         return optax.chain(*parts)
 
     tx = optax.inject_hyperparams(build)(learning_rate=schedule, lr_scale=1.0)

@@ -5,13 +5,13 @@ optimiser's update count). The epoch-wise schedules reproduce PyTorch's schedule
 per epoch: the lr is constant within an epoch and changes at epoch boundaries. `Plateau` is the
 host-side reduce-on-plateau that the loop feeds a validation metric once per epoch.
 
-Config keys (defaults in brackets are PyTorch's where PyTorch has one):
-  name: constant | step | multistep | cosine | plateau
-  step_size [required for step], gamma [0.1]: step (torch StepLR)
-  milestones [required for multistep], gamma [0.1]: multistep (torch MultiStepLR)
-  warmup_epochs [0], min_lr [0], final_lr_fraction [0]: cosine; needs `total_epochs`
-  mode [min], factor [0.1], patience [10], threshold [1e-4], threshold_mode [rel], cooldown [0],
-  min_lr [0], eps [1e-8]: plateau (torch ReduceLROnPlateau)
+Config keys (the `schedule` section of config/defaults.py, which holds their defaults):
+  name: one of NAMES
+  step_size, gamma: step (torch StepLR)
+  milestones, gamma: multistep (torch MultiStepLR)
+  warmup_epochs, min_lr, final_lr_fraction: cosine; needs `total_epochs`
+  mode (MODES), factor, patience, threshold, threshold_mode (THRESHOLD_MODES), cooldown, min_lr,
+  eps: plateau (torch ReduceLROnPlateau)
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-NAMES = ("constant", "step", "multistep", "cosine", "plateau")
-
-
-def _get(cfg: Any, key: str, default: Any) -> Any:
-    value = cfg.get(key, default)
-    return default if value is None else value
+NAMES = ("constant", "step", "multistep", "cosine", "plateau")  # schedule.name
+MODES = ("min", "max")  # schedule.mode of the plateau schedule
+THRESHOLD_MODES = ("rel", "abs")  # schedule.threshold_mode
 
 
 def make_schedule(cfg: Any, *, base_lr: float, steps_per_epoch: int,
@@ -41,7 +38,7 @@ def make_schedule(cfg: Any, *, base_lr: float, steps_per_epoch: int,
     `Plateau` scale through the optimiser's `lr_scale` hyperparameter. 'cosine' needs
     `total_epochs`, the epoch at which it reaches its final lr.
     """
-    name = cfg.get("name", None)
+    name = cfg.name
     if name not in NAMES:
         raise ValueError(f"schedule.name must be one of {NAMES}, got {name!r}")
     if steps_per_epoch < 1:
@@ -49,13 +46,13 @@ def make_schedule(cfg: Any, *, base_lr: float, steps_per_epoch: int,
     if name in ("constant", "plateau"):
         return optax.constant_schedule(base_lr)
     if name == "step":
-        return _step(base_lr, steps_per_epoch, int(_get(cfg, "step_size", 0)), float(_get(cfg, "gamma", 0.1)))
+        return _step(base_lr, steps_per_epoch, int(cfg.step_size), float(cfg.gamma))
     if name == "multistep":
-        return _multistep(base_lr, steps_per_epoch, _get(cfg, "milestones", ()), float(_get(cfg, "gamma", 0.1)))
+        return _multistep(base_lr, steps_per_epoch, cfg.milestones, float(cfg.gamma))
     if not total_epochs:
         raise ValueError("schedule.name='cosine' needs total_epochs (train.epochs) to know where it ends")
-    end_lr = max(float(_get(cfg, "min_lr", 0.0)), float(_get(cfg, "final_lr_fraction", 0.0)) * base_lr)
-    warmup = round(float(_get(cfg, "warmup_epochs", 0.0)) * steps_per_epoch)
+    end_lr = max(float(cfg.min_lr), float(cfg.final_lr_fraction) * base_lr)
+    warmup = round(float(cfg.warmup_epochs) * steps_per_epoch)
     return warmup_cosine(base_lr, warmup_steps=warmup, total_steps=total_epochs * steps_per_epoch, end_lr=end_lr)
 
 
@@ -147,10 +144,10 @@ class Plateau:
     def __init__(self, base_lr: float, *, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
                  min_lr: float = 0.0, eps: float = 1e-8):
-        if mode not in ("min", "max"):
-            raise ValueError(f"schedule.mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"schedule.threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"schedule.mode must be one of {MODES}, got {mode!r}")
+        if threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"schedule.threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
         if not 0.0 < factor < 1.0:
             raise ValueError(f"schedule.factor must be in (0, 1), got {factor}")
         if base_lr <= 0:
@@ -206,7 +203,6 @@ class Plateau:
 
 def make_plateau(cfg: Any, *, base_lr: float) -> Plateau:
     """The `Plateau` for a schedule section with name 'plateau'."""
-    return Plateau(base_lr, mode=_get(cfg, "mode", "min"), factor=float(_get(cfg, "factor", 0.1)),
-                   patience=int(_get(cfg, "patience", 10)), threshold=float(_get(cfg, "threshold", 1e-4)),
-                   threshold_mode=_get(cfg, "threshold_mode", "rel"), cooldown=int(_get(cfg, "cooldown", 0)),
-                   min_lr=float(_get(cfg, "min_lr", 0.0)), eps=float(_get(cfg, "eps", 1e-8)))
+    return Plateau(base_lr, mode=cfg.mode, factor=float(cfg.factor), patience=int(cfg.patience),
+                   threshold=float(cfg.threshold), threshold_mode=cfg.threshold_mode, cooldown=int(cfg.cooldown),
+                   min_lr=float(cfg.min_lr), eps=float(cfg.eps))

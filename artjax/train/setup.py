@@ -8,7 +8,6 @@ from typing import Any
 
 import jax.numpy as jnp
 import ml_collections
-import optax
 from flax import nnx
 
 from artjax import models
@@ -22,7 +21,6 @@ class Built:
     model: nnx.Module  # a Backbone, or a wrapper around one (compose.py, pyramid.py)
     optimizer: nnx.Optimizer
     trainable: freeze.Trainable
-    schedule: optax.Schedule
     plateau: schedules.Plateau | None
 
 
@@ -64,7 +62,7 @@ def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoc
                                        total_epochs=config.train.epochs)
     plateau = schedules.make_plateau(config.schedule, base_lr=base_lr) if config.schedule.name == "plateau" else None
     optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optimizer, schedule), wrt=trainable)
-    return Built(model, optimizer, trainable, schedule, plateau)
+    return Built(model, optimizer, trainable, plateau)
 
 
 def split_modes(built: Built, config: ml_collections.ConfigDict) -> tuple[nnx.GraphDef, nnx.GraphDef, nnx.State]:

@@ -1,12 +1,17 @@
-"""artjax weight directories: convert PyTorch state dicts once, load them into models.
+"""artjax weight directories, and the generic machinery that fills them from PyTorch files.
 
-- `load_into(model, DIR)`, `save(...)`, `read_metadata(DIR)`: the directory format (store.py);
-  `artjax.models.create(name, weights=DIR)` calls `load_into`.
-- `python -m artjax.weights convert --arch NAME --source torchvision --input FILE --output DIR`
-  (convert.py) maps a torchvision / timm / lukemelas state dict onto an artjax model through the
-  family's key map in `artjax/weights/keymaps/<family>.py` (see keymaps/__init__.py to add one).
+- store.py: the directory format. `save(...)`, `read_metadata(DIR)`, and `build_loaded(build,
+  DIR)`, which `artjax.models.create(name, weights=DIR)` calls.
+- read.py: reading a .pth (torch.load with weights_only=True) or .safetensors state dict.
+- keymap.py: `KeyMap` (regex rules from torch module names to nnx paths) and `map_state_dict`
+  (rename + transpose onto a model's shapes).
+
+Nothing here imports model code. Each family's key map lives beside it in
+artjax/models/keymaps/<family>.py, and the converter that needs `artjax.models.create` in
+artjax/models/convert.py, run as
+`python -m artjax.weights convert --arch NAME --source torchvision --input FILE --output DIR`.
 """
 
-from artjax.weights.store import load_into, read_metadata, save
+from artjax.weights.store import read_metadata, save
 
-__all__ = ["load_into", "read_metadata", "save"]
+__all__ = ["read_metadata", "save"]

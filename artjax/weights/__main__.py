@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from artjax.weights.convert import SOURCES, convert
+from artjax.models.convert import SOURCES, convert
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,9 @@ Layout of a weight directory DIR:
                            nnx.Param and nnx.BatchStat, keyed by the model's nnx path (list
                            indices as strings).
 
-This module knows nothing about architectures; `artjax.models.create(..., weights=DIR)` calls
-`build_loaded`, and the converter (convert.py) calls `save`.
+This module knows nothing about architectures and imports no model code:
+`artjax.models.create(..., weights=DIR)` calls `build_loaded`, and the converter
+(artjax/models/convert.py) calls `save`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from artjax.models.base import Preprocessing
-
 FORMAT = 1
 METADATA = "artjax_weights.json"
 STATE = "state"
@@ -41,8 +40,9 @@ def model_arrays(model: nnx.Module) -> dict[str, Any]:
 
 
 def save(arrays: Mapping[str, np.ndarray], directory: str, *, arch: str, source: str,
-         num_classes: int, head: Mapping[str, Any], preprocessing: Preprocessing) -> None:
-    """Writes `arrays` (flat '/'-joined nnx paths -> arrays) and metadata to `directory`."""
+         num_classes: int, head: Mapping[str, Any], preprocessing: Mapping[str, Any]) -> None:
+    """Writes `arrays` (flat '/'-joined nnx paths -> arrays) and metadata to `directory`;
+    `preprocessing` is the model's `Preprocessing.to_dict()`."""
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     if os.path.exists(os.path.join(directory, STATE)):
@@ -50,7 +50,7 @@ def save(arrays: Mapping[str, np.ndarray], directory: str, *, arch: str, source:
     with _checkpointer() as ckpt:
         ckpt.save(os.path.join(directory, STATE), args=ocp.args.PyTreeSave(_unflatten(arrays)))
     meta = {"format": FORMAT, "arch": arch, "source": source, "num_classes": int(num_classes),
-            "head": dict(head), "preprocessing": preprocessing.to_dict()}
+            "head": dict(head), "preprocessing": dict(preprocessing)}
     with open(os.path.join(directory, METADATA), "w") as f:
         json.dump(meta, f, indent=2)
 
@@ -87,28 +87,20 @@ def read_arrays(directory: str) -> dict[str, np.ndarray]:
         return _flatten(ckpt.restore(path))
 
 
-def load_into(model: nnx.Module, directory: str, *, arch: str | None = None) -> None:
-    """Loads a weight directory into `model` in place and sets `model.preprocessing`.
+def build_loaded(build: Callable[[], nnx.Module], directory: str, *,
+                 arch: str | None = None) -> tuple[nnx.Module, dict[str, Any]]:
+    """(`build()` with the weights of `directory` loaded, the directory's metadata).
 
     Every non-head array must match the model's (one ValueError lists missing, unexpected and
     mis-shaped paths). The head is loaded when it has the same paths and shapes; when the model
     has a 'logits' head whose `imagenet` part matches the stored head, the stored head goes
-    there; otherwise the model keeps its fresh head and the log says so.
+    there; otherwise the model keeps its fresh head and the log says so. The caller applies
+    `meta['preprocessing']` (this module knows no model class).
+
+    Only the initial values the weights do not replace are computed: the construction runs
+    under jax.jit and XLA drops the unused random initialisers (seconds for VGG's 100M-weight
+    classifier).
     """
-    arrays, meta = _plan(model, directory, arch)
-    state = nnx.state(model, (nnx.Param, nnx.BatchStat))
-    for path, var in nnx.to_flat_state(state):
-        key = _path_str(path)
-        if key in arrays:
-            var.set_value(jnp.asarray(arrays[key], var.get_value().dtype))
-    model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-
-
-def build_loaded(build: Callable[[], nnx.Module], directory: str, *,
-                 arch: str | None = None) -> nnx.Module:
-    """`build()` with the weights of `directory` loaded, as `load_into` would, but computing
-    only the initial values the weights do not replace: the construction runs under jax.jit
-    and XLA drops the unused random initialisers (seconds for VGG's 100M-weight classifier)."""
     abstract = nnx.eval_shape(build)
     arrays, meta = _plan(abstract, directory, arch)
 
@@ -124,9 +116,7 @@ def build_loaded(build: Callable[[], nnx.Module], directory: str, *,
         key = _path_str(path)
         leaves.append((path, var.replace(jnp.asarray(arrays[key], var.dtype))
                        if key in arrays else initial[key]))
-    model = nnx.merge(graphdef, nnx.from_flat_state(leaves))
-    model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-    return model
+    return nnx.merge(graphdef, nnx.from_flat_state(leaves)), meta
 
 
 def _plan(model: nnx.Module, directory: str,

@@ -143,3 +143,35 @@ def write_tfds(data_dir: Path, builder_name: str, class_names: list[str],
         "VERSION": tfds.core.Version("1.0.0"), "_info": info, "_split_generators": split_generators,
         "_generate_examples": generate_examples})
     builder(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+
+
+# A small collection in every source's layout: 3 painters x 8 images of 40 px, the first 6 of each
+# painter for training and the last 2 for validation where a layout has splits.
+PAINTERS = ["cezanne", "degas", "monet"]
+PER_PAINTER = 8
+
+
+def painter_image(label: int, i: int, size: int = 40) -> np.ndarray:
+    """A `size` px image whose strongest channel is its painter's label, shaded by `i`."""
+    image = np.full((size, size, 3), 40 + 10 * i, np.uint8)
+    image[..., label] = 200
+    return image
+
+
+def painter_rows(split: str) -> list[tuple[str, int]]:
+    """(path relative to the collection's root, label) of the `split` ('train' or 'val') images."""
+    picked = range(6) if split == "train" else range(6, PER_PAINTER)
+    return [(f"{name}/{i}.png", label) for label, name in enumerate(PAINTERS) for i in picked]
+
+
+def painter_png(path: str, label: int) -> bytes:
+    """The PNG of the image at `painter_rows` path `path`."""
+    return encode(Image.fromarray(painter_image(label, int(Path(path).stem))), "PNG")
+
+
+def write_painters(root: Path) -> Path:
+    """<root>/<painter>/<i>.png for every image of the collection."""
+    for path, label in painter_rows("train") + painter_rows("val"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(painter_png(path, label))
+    return root

@@ -1,23 +1,41 @@
-"""Sources: folder, CSV, ArtGAN WikiArt, TFDS (a tiny ArrayRecord dataset written here) and arrays."""
+"""Sources: folder, CSV, ArtGAN WikiArt, TFDS (a tiny ArrayRecord dataset written here) and arrays;
+and every source type opened from an experiment's config, as the CLI opens it."""
 
+import pathlib
 import pickle
 
-import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
-from images import encode, flat_image, quadrant_means, upright_pattern, write_png, write_tfds, write_zoo
+from images import (
+    PAINTERS,
+    encode,
+    flat_image,
+    painter_image,
+    painter_png,
+    painter_rows,
+    quadrant_means,
+    upright_pattern,
+    write_painters,
+    write_png,
+    write_tfds,
+    write_zoo,
+)
 
+from artjax.config import defaults, load_config, validate
+from artjax.data import catalog
 from artjax.data.decode import DecodeError
 from artjax.data.sources import ArraySource, Subset, make_source, register_source
 
+QUICKSTART = str(pathlib.Path(__file__).parents[2] / "experiments" / "quickstart.py") + ":smoke"
+
 
 def _config(**overrides):
-    data = dict(source="folder", root="", val_root="", csv="", val_csv="", path_column="img_path",
-                label_column="artist", class_file="", train_split="", val_split="", tfds_name="", tfds_dir="",
-                arrays="", val_fraction=0.25, max_pixels=10_000_000)
+    """The schema's `data` section (config/defaults.py) for a folder source, with `overrides`."""
+    data = defaults().data
+    data.update(dict(source="folder", val_fraction=0.25, max_pixels=10_000_000))
     data.update(overrides)
-    return ml_collections.ConfigDict(data)
+    return data
 
 
 def _values(source):
@@ -312,6 +330,60 @@ def test_in_memory_arrays_grayscale_and_alpha_become_rgb():
         ArraySource(np.zeros((2, 2, 2, 3), np.uint8), np.array([0.5, 1.0]))
     with pytest.raises(ValueError, match="need data.source='arrays'"):
         make_source(_config(source="folder"), "train", arrays=arrays)
+
+
+# ------------------------------------------------------------------ every source type from the experiment config
+
+@pytest.fixture(scope="module")
+def collections(tmp_path_factory):
+    """Per source type, the data overrides (the CLI's --config.data.* flags) that open the painter
+    collection of images.py in that type's layout."""
+    base = tmp_path_factory.mktemp("collections")
+    folder = write_painters(base / "folder")
+    train, val = painter_rows("train"), painter_rows("val")
+    (base / "train.csv").write_text("img_path,artist\n" + "".join(f"{path},{PAINTERS[label]}\n"
+                                                                   for path, label in train + val))
+    (base / "artist_class.txt").write_text("".join(f"{i} {name}\n" for i, name in enumerate(PAINTERS)))
+    for split, rows in (("train", train), ("val", val)):
+        (base / f"artist_{split}.csv").write_text("".join(f"{path},{label}\n" for path, label in rows))
+    write_tfds(base / "tfds", "ArtjaxSourcePaintings", PAINTERS,
+               {split: [(path, painter_png(path, label), label) for path, label in rows]
+                for split, rows in (("train", train), ("test", val))})
+
+    def arrays(rows):
+        return np.stack([painter_image(label, int(pathlib.Path(path).stem)) for path, label in rows]), \
+            np.array([label for _, label in rows])
+
+    (x_train, y_train), (x_test, y_test) = arrays(train), arrays(val)
+    np.savez(base / "paintings.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+             class_names=np.array(PAINTERS))
+    return {
+        "folder": dict(source="folder", root=str(folder)),
+        "csv": dict(source="csv", csv=str(base / "train.csv"), root=str(folder)),
+        "wikiart": dict(source="wikiart", root=str(folder), class_file=str(base / "artist_class.txt"),
+                        train_split=str(base / "artist_train.csv"), val_split=str(base / "artist_val.csv")),
+        "tfds": dict(source="tfds", tfds_name="artjax_source_paintings", tfds_dir=str(base / "tfds"),
+                     tfds_val_split="test"),
+        "arrays": dict(source="arrays", arrays=str(base / "paintings.npz")),
+    }
+
+
+@pytest.mark.parametrize("kind", ["folder", "csv", "wikiart", "tfds", "arrays"])
+def test_every_source_type_opens_from_the_experiment_config(collections, kind):
+    # As `python -m artjax.main --config experiments/quickstart.py:smoke --config.data.source=...`:
+    # the experiment's full config, overridden, validated, then the catalog.
+    config = load_config(QUICKSTART)
+    config.data.update(collections[kind])
+    validate(config)
+    train, val = catalog.open_sources(config.data)
+    assert train.class_names == val.class_names == PAINTERS
+    # Folder and csv hold 8 per painter out, stratified: 20 % (data.val_fraction) of 8 is 2.
+    assert np.bincount(train.labels()).tolist() == [6, 6, 6] and np.bincount(val.labels()).tolist() == [2, 2, 2]
+    for source in (train, val):
+        for i in range(len(source)):
+            record = source.read(i)
+            assert record["image"].shape == (40, 40, 3)
+            assert np.argmax(record["image"].reshape(-1, 3).mean(axis=0)) == record["label"]  # colour = painter
 
 
 # ------------------------------------------------------------------ factory

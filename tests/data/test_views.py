@@ -3,15 +3,7 @@
 import numpy as np
 import pytest
 
-from artjax.data.views import (
-    center_crop,
-    grid_edges,
-    hflip_tta,
-    pyramid_boxes,
-    pyramid_crops,
-    quadrants,
-    random_quarter_crops,
-)
+from artjax.data.views import grid_edges, pyramid_boxes, pyramid_crops, quadrants, random_quarter_crops
 
 
 def _coords(height=10, width=7):
@@ -70,19 +62,6 @@ def test_pyramid_resizes_every_crop_even_on_a_1x1_image():
     assert (boxes[:, 3:] == [0, 1, 0, 1]).all()
 
 
-def test_center_crop_of_10x7():
-    image = _coords()
-    crops, boxes = center_crop(image, size=None)
-    assert boxes.tolist() == [[1, 8, 0, 7]]
-    _check_crops_match_boxes(image, crops, boxes)
-    _, half = center_crop(image, size=None, crop_fraction=0.5)
-    assert half.tolist() == [[3, 7, 1, 5]]
-    resized, _ = center_crop(image, size=4)
-    assert resized[0].shape == (4, 4, 3) and resized[0].dtype == np.uint8
-    with pytest.raises(ValueError, match="crop_fraction"):
-        center_crop(image, size=4, crop_fraction=0)
-
-
 def test_random_quarter_crops_are_seeded_quarters():
     image = _coords()
     crops, boxes = random_quarter_crops(image, 6, seed=3, size=None)
@@ -96,11 +75,3 @@ def test_random_quarter_crops_are_seeded_quarters():
     resized, _ = random_quarter_crops(image, 2, np.random.default_rng(0), size=6)
     assert [c.shape for c in resized] == [(6, 6, 3), (6, 6, 3)]
 
-
-def test_hflip_tta_stacks_image_and_mirror():
-    batch = np.stack([_coords(), _coords()[::-1]])
-    out = hflip_tta(batch)
-    assert out.shape == (2, *batch.shape)
-    np.testing.assert_array_equal(out[0], batch)
-    np.testing.assert_array_equal(out[1][:, :, 0], batch[:, :, -1])
-    np.testing.assert_array_equal(hflip_tta(_coords())[1], _coords()[:, ::-1])

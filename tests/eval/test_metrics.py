@@ -49,6 +49,10 @@ def test_matches_sklearn_with_padded_last_batch(absent_label):
     else:  # sklearn warns about the predicted-but-absent class and averages over present ones
         with pytest.warns(UserWarning):
             assert result["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(labels, preds))
+    for average in ("macro", "weighted"):  # the report's per-class table shows these
+        p, r, f, _ = skm.precision_recall_fscore_support(labels, preds, average=average, zero_division=0)
+        assert (result[f"{average}_precision"], result[f"{average}_recall"], result[f"{average}_f1"]) == \
+            pytest.approx((p, r, f))
     p, r, f, s = skm.precision_recall_fscore_support(labels, preds, labels=range(C), zero_division=0)
     per_class = result["per_class"]
     np.testing.assert_allclose(per_class["precision"], p)
@@ -102,3 +106,14 @@ def test_empty_counts_summarise_to_zeros_and_bad_shapes_fail():
         metrics.update_counts(metrics.init_counts(3), jnp.zeros((2, 4)), jnp.zeros(2, jnp.int32), jnp.ones(2))
     with pytest.raises(ValueError, match="class names"):
         metrics.summarize(jax.device_get(metrics.init_counts(3)), class_names=["a"])
+
+
+def test_one_better_rule_and_one_way_to_probabilities():
+    assert metrics.lower_is_better("loss") and not metrics.lower_is_better("macro_f1")
+    assert metrics.is_better("loss", 0.4, 0.5) and not metrics.is_better("loss", 0.5, 0.5)
+    assert metrics.is_better("accuracy", 0.6, 0.5) and not metrics.is_better("accuracy", 0.5, 0.5)
+    z = jnp.array([[-1.0], [0.0], [2.0]])
+    positive = 1 / (1 + np.exp(-np.asarray(z[:, 0])))
+    np.testing.assert_allclose(metrics.probabilities(z), np.stack([1 - positive, positive], 1), atol=1e-6)
+    logits = jnp.array([[1.0, 2.0, 0.5]])
+    np.testing.assert_allclose(metrics.probabilities(logits), jax.nn.softmax(logits), atol=1e-7)

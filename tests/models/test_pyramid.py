@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from artjax.models.pyramid import Pyramid, default_level_weights
+from artjax.models.pyramid import Pyramid, combine_levels, default_level_weights
 
 
 class MeanColour(nnx.Module):
@@ -55,6 +55,15 @@ def test_soft_rule_matches_hand_computation_and_runs_the_backbone_once():
     expected = sum(wi * _softmax(z).mean(axis=1) for wi, z in zip(w, _levels(x, (1, 2, 5))))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert backbone.calls == [(2 * 30, 4, 4, 3)]
+
+
+def test_the_soft_rule_is_combine_levels_on_the_crop_probabilities():
+    """The pyramid evaluation view of a plain backbone combines through the same function."""
+    x = _crops(seed=3)
+    probs = _softmax(x.mean(axis=(2, 3)))
+    combined = combine_levels(jnp.asarray(probs), (1, 2, 5), default_level_weights((1, 2, 5)))
+    np.testing.assert_allclose(np.exp(np.asarray(Pyramid(MeanColour())(jnp.asarray(x)))), combined, rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_hard_rule_counts_weighted_votes():

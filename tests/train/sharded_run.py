@@ -30,21 +30,18 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from artjax.config import defaults  # noqa: E402
-from artjax.train import mesh as mesh_lib, setup, steps  # noqa: E402
+from artjax.train import mesh as mesh_lib  # noqa: E402
+from artjax.train.trainer import make_trainer  # noqa: E402
 
 BATCH, STEPS, CLASSES = 8, 5, 4
 config = defaults()
 config.model.name = "resnet_mini"
+config.train.batch_size = BATCH
 config.optimizer.momentum = 0.9
 config.optimizer.learning_rate = 0.02
 config.mix.prob, config.mix.cutmix_alpha = 0.5, 1.0  # on-device mixing must be invariant too
-built = setup.build(config, num_classes=CLASSES, steps_per_epoch=STEPS)
-train_graphdef, _, state = setup.split_modes(built, config)
-mesh = mesh_lib.make_mesh(BATCH)
-state = mesh_lib.replicate(state, mesh)
-step = steps.make_train_step(train_graphdef, trainable=built.trainable, preprocessing=built.model.preprocessing,
-                             dtype=np.float32, num_classes=CLASSES, loss_cfg=config.loss, mix_cfg=config.mix,
-                             class_weights=None, level_loss_weight=0.0, seed=0, state_sharding=mesh_lib.replicated(mesh))
+trainer = make_trainer(config, num_classes=CLASSES, steps_per_epoch=STEPS)
+state, mesh = trainer.state, trainer.mesh
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(STEPS, BATCH, 16, 16, 3), dtype=np.uint8)
 labels = rng.integers(0, CLASSES, size=(STEPS, BATCH)).astype(np.int32)
@@ -53,7 +50,7 @@ lo = jax.process_index() * local
 losses = []
 for i in range(STEPS):
     batch = {"image": images[i, lo:lo + local], "label": labels[i, lo:lo + local]}
-    state, metrics = step(state, mesh_lib.to_global(batch, mesh_lib.batch_sharding(mesh)))
+    state, metrics = trainer.train_step(state, mesh_lib.to_global(batch, trainer.batch_sharding))
     losses.append(float(metrics["loss"]))
 model_state = nnx.to_flat_state(state[0])
 arrays = {"/".join(map(str, path)): np.asarray(v.get_value().addressable_shards[0].data)

@@ -1,10 +1,8 @@
-"""The training loop: NaN stop with the checkpoint intact, early stopping, and bitwise-exact
-resume after SIGKILL at a random step."""
+"""The training loop: NaN stop with the checkpoint intact, early stopping, resume from an epoch's
+checkpoint, and bitwise-exact resume of a CLI run after SIGKILL in the middle of an epoch."""
 
 import json
-import os
 import pathlib
-import random
 import signal
 import subprocess
 import sys
@@ -16,8 +14,8 @@ import pytest
 from flax import nnx
 
 from artjax.config import load_config
+from artjax.runs.restore import load_run
 from artjax.train import loop
-from artjax.train.restore import load_run
 
 ROOT = pathlib.Path(__file__).parents[2]
 SMOKE = str(ROOT / "experiments" / "quickstart.py") + ":smoke"
@@ -53,6 +51,14 @@ def test_early_stopping_ends_the_run_and_the_run_reports_finished(tmp_path, caps
     assert again.step == result.step and "is finished" in capsys.readouterr().out
 
 
+def test_a_run_stopped_after_an_epoch_resumes_from_that_checkpoint(tmp_path, capsys):
+    loop.run(_smoke(train__epochs=1), str(tmp_path))  # stops where epoch 1 saves its checkpoint
+    loop.run(_smoke(train__epochs=3), str(tmp_path))
+    assert "resuming from checkpoint at step 6 (epoch 2/3)" in capsys.readouterr().out  # 96 / 16 steps
+    evals = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in evals if e["split"] == "val"] == [1, 2, 3]
+
+
 def _cli(workdir):
     return [sys.executable, "-m", "artjax.main", "--config", SMOKE, "--workdir", str(workdir),
             "--config.train.epochs=3", "--config.checkpoint.every_steps=2", "--config.mix.prob=0.5",
@@ -64,22 +70,28 @@ def _params(workdir):
     return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
-def test_sigkill_at_a_random_step_then_resume_is_bitwise_identical(tmp_path):
+# 6 steps per epoch (96 paintings, batch 16): step 8 is inside epoch 2, after epoch 1's evaluation,
+# so the resumed run restores the data iterator mid-epoch and the metrics logged before the kill.
+KILL_AFTER = 8
+
+
+def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     subprocess.run(_cli(tmp_path / "straight"), cwd=ROOT, check=True, capture_output=True, timeout=600)
-    kill_after = random.Random(os.getpid()).choice([2, 4, 6, 8, 10, 12, 14])  # a mid-run checkpoint step
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_cli(killed), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / "checkpoints" / str(kill_after)).is_dir():
-        assert proc.poll() is None and time.time() < deadline, f"run ended before step {kill_after}"
+    while not (killed / "checkpoints" / str(KILL_AFTER)).is_dir():
+        assert proc.poll() is None and time.time() < deadline, f"run ended before step {KILL_AFTER}"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    latest = max(int(p.name) for p in (killed / "checkpoints").iterdir() if p.name.isdigit())
     resumed = subprocess.run(_cli(killed), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming from checkpoint" in resumed.stdout
+    assert f"resuming from checkpoint at step {latest} " in resumed.stdout
     for a, b in zip(_params(tmp_path / "straight"), _params(killed), strict=True):
         np.testing.assert_array_equal(a, b)
     val = lambda d: [r for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa: E731
                      if r["split"] == "val"]
+    assert [r["epoch"] for r in val(killed)] == [1, 2, 3]  # one evaluation per epoch, none repeated
     assert val(tmp_path / "straight") == val(killed)

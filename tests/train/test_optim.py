@@ -8,6 +8,7 @@ import pytest
 import torch
 from flax import nnx
 
+from artjax.config import defaults
 from artjax.train import optim, schedules
 
 RNG = np.random.default_rng(0)
@@ -18,13 +19,24 @@ INIT = {"body": {"w": RNG.normal(size=(3, 4)).astype(np.float32)},
 STEPS = 5
 
 
+def _section(name, keys):
+    """The schema's `name` section with `keys` set."""
+    section = defaults()[name]
+    section.update(keys)
+    return section
+
+
+def _optimizer(keys):
+    return _section("optimizer", keys)
+
+
 def _loss_jax(params, x, y):
     out = x @ params["body"]["w"] @ params["head"]["w"] + params["head"]["b"]
     return jnp.mean((out - y) ** 2)
 
 
 def _run_jax(cfg, lr_schedule, micro_batches, scale_at=None):
-    tx = optim.make_optimizer(cfg, lr_schedule)
+    tx = optim.make_optimizer(_optimizer(cfg), lr_schedule)
     params = jax.tree.map(jnp.asarray, INIT)
     state = tx.init(params)
     step = jax.jit(lambda p, s, x, y: tx.update(jax.grad(_loss_jax)(p, x, y), s, p))
@@ -84,8 +96,8 @@ def test_matches_torch_with_step_schedule_head_multiplier_and_clipping(case):
     base_lr = 0.01
     cfg = {**cfg, "head_lr_multiplier": 3.0, "grad_clip_norm": 0.5}
     # StepLR(2, 0.5) stepped every update: one update per 'epoch'.
-    schedule = schedules.make_schedule({"name": "step", "step_size": 2, "gamma": 0.5}, base_lr=base_lr,
-                                       steps_per_epoch=1)
+    step_lr = _section("schedule", {"name": "step", "step_size": 2, "gamma": 0.5})
+    schedule = schedules.make_schedule(step_lr, base_lr=base_lr, steps_per_epoch=1)
     ours, state = _run_jax(cfg, schedule, micro_batches=1)
     theirs = _run_torch(make_opt, base_lr, 3.0, 0.5, 1, step_lr=(2, 0.5))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), ours, theirs)
@@ -120,7 +132,7 @@ class _Net(nnx.Module):
 
 def test_nnx_optimizer_head_multiplier_and_lr_scale_in_split_state():
     model = _Net(nnx.Rngs(0))
-    tx = optim.make_optimizer({"name": "sgd", "head_lr_multiplier": 10.0, "accumulate_steps": 2},
+    tx = optim.make_optimizer(_optimizer({"name": "sgd", "head_lr_multiplier": 10.0, "accumulate_steps": 2}),
                               optax.constant_schedule(0.1))
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     graphdef, state = nnx.split((model, optimizer))
@@ -148,10 +160,10 @@ def test_nnx_optimizer_head_multiplier_and_lr_scale_in_split_state():
 
 def test_bad_configs_name_the_key():
     with pytest.raises(ValueError, match="optimizer.name"):
-        optim.make_optimizer({"name": "lamb"}, optax.constant_schedule(0.1))
+        optim.make_optimizer(_optimizer({"name": "lamb"}), optax.constant_schedule(0.1))
     with pytest.raises(ValueError, match="nesterov"):
-        optim.make_optimizer({"name": "adam", "nesterov": True}, optax.constant_schedule(0.1))
+        optim.make_optimizer(_optimizer({"name": "adam", "nesterov": True}), optax.constant_schedule(0.1))
     with pytest.raises(ValueError, match="accumulate_steps"):
-        optim.make_optimizer({"name": "sgd", "accumulate_steps": 0}, optax.constant_schedule(0.1))
+        optim.make_optimizer(_optimizer({"name": "sgd", "accumulate_steps": 0}), optax.constant_schedule(0.1))
     with pytest.raises(ValueError, match="hyperparameter"):
         optim.get_lr(optax.sgd(0.1).init({"w": jnp.zeros(2)}))

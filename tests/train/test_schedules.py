@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from artjax.config import defaults
 from artjax.train import schedules
 
 STEPS_PER_EPOCH = 7
+
+
+def _schedule(keys):
+    """The schema's `schedule` section with `keys` set."""
+    section = defaults().schedule
+    section.update(keys)
+    return section
 
 
 def _torch_lrs(make_scheduler, epochs, base_lr, metrics=None):
@@ -34,7 +42,8 @@ def _ours_per_epoch(schedule, epochs):
 
 def test_step_matches_torch_steplr():
     cfg = {"name": "step", "step_size": 10, "gamma": 0.5}
-    ours = _ours_per_epoch(schedules.make_schedule(cfg, base_lr=1e-3, steps_per_epoch=STEPS_PER_EPOCH), 60)
+    schedule = schedules.make_schedule(_schedule(cfg), base_lr=1e-3, steps_per_epoch=STEPS_PER_EPOCH)
+    ours = _ours_per_epoch(schedule, 60)
     theirs = _torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, 10, 0.5), 60, 1e-3)
     np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=0)
     assert ours[9] == ours[0] and ours[10] < ours[9]  # decays at the epoch boundary, not before
@@ -42,7 +51,8 @@ def test_step_matches_torch_steplr():
 
 def test_multistep_matches_torch_multisteplr():
     cfg = {"name": "multistep", "milestones": (100, 150), "gamma": 0.1}
-    ours = _ours_per_epoch(schedules.make_schedule(cfg, base_lr=0.01, steps_per_epoch=STEPS_PER_EPOCH), 200)
+    schedule = schedules.make_schedule(_schedule(cfg), base_lr=0.01, steps_per_epoch=STEPS_PER_EPOCH)
+    ours = _ours_per_epoch(schedule, 200)
     theirs = _torch_lrs(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [100, 150], 0.1), 200, 0.01)
     np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=0)
     assert len(set(ours.tolist())) == 3
@@ -50,7 +60,8 @@ def test_multistep_matches_torch_multisteplr():
 
 def test_multistep_repeated_milestone_decays_twice_like_torch():
     cfg = {"name": "multistep", "milestones": (3, 3, 5), "gamma": 0.5}
-    ours = _ours_per_epoch(schedules.make_schedule(cfg, base_lr=0.1, steps_per_epoch=STEPS_PER_EPOCH), 8)
+    schedule = schedules.make_schedule(_schedule(cfg), base_lr=0.1, steps_per_epoch=STEPS_PER_EPOCH)
+    ours = _ours_per_epoch(schedule, 8)
     theirs = _torch_lrs(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [3, 3, 5], 0.5), 8, 0.1)
     np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=0)
 
@@ -90,16 +101,16 @@ def test_plateau_state_round_trips_through_json():
 
 def test_make_plateau_reads_config_and_schedule_is_constant():
     cfg = {"name": "plateau", "mode": "max", "factor": 0.1, "patience": 1}
-    plateau = schedules.make_plateau(cfg, base_lr=0.01)
+    plateau = schedules.make_plateau(_schedule(cfg), base_lr=0.01)
     assert (plateau.mode, plateau.factor, plateau.patience) == ("max", 0.1, 1)
-    schedule = schedules.make_schedule(cfg, base_lr=0.01, steps_per_epoch=5)
+    schedule = schedules.make_schedule(_schedule(cfg), base_lr=0.01, steps_per_epoch=5)
     assert float(schedule(0)) == float(schedule(1000)) == np.float32(0.01)
 
 
 def test_cosine_warmup_matches_hand_formula():
     base, end, spe = 0.1, 0.001, 10
     cfg = {"name": "cosine", "warmup_epochs": 2, "min_lr": end}
-    schedule = schedules.make_schedule(cfg, base_lr=base, steps_per_epoch=spe, total_epochs=12)
+    schedule = schedules.make_schedule(_schedule(cfg), base_lr=base, steps_per_epoch=spe, total_epochs=12)
     warm, total = 2 * spe, 12 * spe
 
     def hand(s):
@@ -115,22 +126,22 @@ def test_cosine_warmup_matches_hand_formula():
 
 def test_cosine_final_lr_fraction():
     cfg = {"name": "cosine", "final_lr_fraction": 0.1}
-    schedule = schedules.make_schedule(cfg, base_lr=0.5, steps_per_epoch=4, total_epochs=3)
+    schedule = schedules.make_schedule(_schedule(cfg), base_lr=0.5, steps_per_epoch=4, total_epochs=3)
     assert float(schedule(0)) == pytest.approx(0.5) and float(schedule(12)) == pytest.approx(0.05)
 
 
 def test_schedules_jit_and_bad_configs_fail_clearly():
     import jax
-    schedule = schedules.make_schedule({"name": "step", "step_size": 2, "gamma": 0.1}, base_lr=1.0,
+    schedule = schedules.make_schedule(_schedule({"name": "step", "step_size": 2, "gamma": 0.1}), base_lr=1.0,
                                        steps_per_epoch=3)
     assert float(jax.jit(schedule)(6)) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="schedule.name"):
-        schedules.make_schedule({"name": "poly"}, base_lr=1.0, steps_per_epoch=3)
+        schedules.make_schedule(_schedule({"name": "poly"}), base_lr=1.0, steps_per_epoch=3)
     with pytest.raises(ValueError, match="total_epochs"):
-        schedules.make_schedule({"name": "cosine"}, base_lr=1.0, steps_per_epoch=3)
+        schedules.make_schedule(_schedule({"name": "cosine"}), base_lr=1.0, steps_per_epoch=3)
     with pytest.raises(ValueError, match="milestones"):
-        schedules.make_schedule({"name": "multistep"}, base_lr=1.0, steps_per_epoch=3)
+        schedules.make_schedule(_schedule({"name": "multistep"}), base_lr=1.0, steps_per_epoch=3)
     with pytest.raises(ValueError, match="step_size"):
-        schedules.make_schedule({"name": "step"}, base_lr=1.0, steps_per_epoch=3)
+        schedules.make_schedule(_schedule({"name": "step", "step_size": 0}), base_lr=1.0, steps_per_epoch=3)
     with pytest.raises(ValueError, match="mode"):
         schedules.Plateau(1.0, mode="maximum")

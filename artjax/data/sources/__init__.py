@@ -35,7 +35,7 @@ from artjax.data.sources.tfds_source import TfdsSource
 
 __all__ = [
     "ArraySource", "DecodeOptions", "DecodingSource", "FileSource", "Source", "Subset", "TfdsSource",
-    "make_source", "register_source",
+    "make_source", "register_source", "source_names",
 ]
 
 SPLITS = ("train", "val")
@@ -116,6 +116,11 @@ _FACTORIES: dict[str, SourceFactory] = {
 def register_source(name: str, factory: SourceFactory) -> None:
     """Makes `data.source = name` open `factory(data_cfg, split)` (e.g. the built-in painters)."""
     _FACTORIES[name] = factory
+
+
+def source_names() -> tuple[str, ...]:
+    """The names `data.source` may take: the built-in sources and every registered one."""
+    return tuple(_FACTORIES)
 
 
 def make_source(data: Any, split: str, *, arrays: Mapping[str, Any] | None = None) -> Source:

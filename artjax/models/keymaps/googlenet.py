@@ -1,10 +1,10 @@
 """torchvision GoogLeNet -> artjax GoogLeNet (artjax/models/googlenet.py).
 
-The auxiliary heads (`aux1.*`, `aux2.*`) are dropped: torchvision's ImageNet file carries them
-untrained, and the converter's target is the default model, which has none.
+The auxiliary classifiers (`aux1.*`, `aux2.*`) are dropped: artjax's GoogLeNet has none, and
+torchvision's ImageNet file carries them untrained anyway.
 """
 
-from artjax.weights.keymaps import KeyMap
+from artjax.weights.keymap import KeyMap
 
 SOURCES = ("torchvision",)
 

@@ -1,7 +1,7 @@
 """torchvision VGG (features.N / classifier.N) -> artjax VGG (artjax/models/vgg.py)."""
 
 from artjax.models.vgg import CONFIGS
-from artjax.weights.keymaps import KeyMap, sequential_rules
+from artjax.weights.keymap import KeyMap, sequential_rules
 
 SOURCES = ("torchvision",)
 

@@ -5,7 +5,7 @@ loader rewrites them to `norm1` / `conv2`); both spellings are accepted.
 """
 
 from artjax.models.densenet import CONFIGS
-from artjax.weights.keymaps import KeyMap
+from artjax.weights.keymap import KeyMap
 
 SOURCES = ("torchvision",)
 

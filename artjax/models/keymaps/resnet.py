@@ -1,6 +1,6 @@
 """torchvision (and timm, same names) ResNet -> artjax ResNet (artjax/models/resnet.py)."""
 
-from artjax.weights.keymaps import KeyMap
+from artjax.weights.keymap import KeyMap
 
 SOURCES = ("torchvision", "timm")
 

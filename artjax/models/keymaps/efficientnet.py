@@ -5,7 +5,7 @@ expand conv depends on its group, so the rules are generated per group from the 
 """
 
 from artjax.models.efficientnet import CONFIGS
-from artjax.weights.keymaps import KeyMap
+from artjax.weights.keymap import KeyMap
 
 SOURCES = ("torchvision",)
 

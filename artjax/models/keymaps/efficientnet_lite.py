@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 
 from artjax.models.efficientnet_lite import CONFIGS
-from artjax.weights.keymaps import KeyMap, StateDict
+from artjax.weights.keymap import KeyMap
+from artjax.weights.read import StateDict
 
 SOURCES = ("timm", "lukemelas")
 

@@ -4,7 +4,7 @@
 """
 
 from artjax.models.alexnet import CONFIGS, POOLED
-from artjax.weights.keymaps import KeyMap, sequential_rules
+from artjax.weights.keymap import KeyMap, sequential_rules
 
 SOURCES = ("torchvision",)
 

@@ -1,0 +1,72 @@
+"""Restoring a trained model from a run directory, for evaluation, prediction, reports and figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from artjax.config import load_saved_config
+from artjax.data.augment import make_transform
+from artjax.eval.inference import Classifier
+from artjax.rundir import RunDir
+from artjax.train import setup
+from artjax.train.checkpoint import Checkpoints
+
+WHICH = ("best", "latest")
+
+
+@dataclasses.dataclass
+class RestoredRun:
+    model: nnx.Module  # a Backbone or a wrapper (pyramid, Resizer), in eval mode
+    config: ml_collections.ConfigDict
+    class_names: list[str]
+    step: int
+    metrics: dict[str, Any] | None  # validation metrics of that checkpoint
+
+    def eval_transform(self) -> Callable:
+        """The run's per-image evaluation transform (deterministic)."""
+        data = self.config.data
+        return make_transform(data.augment, image_size=data.image_size, train=False)
+
+    def prepare(self) -> Callable[[jax.Array], jax.Array]:
+        """uint8 images -> the model's input (its preprocessing, in the run's dtype)."""
+        return functools.partial(self.model.preprocessing.normalize, dtype=jnp.dtype(self.config.model.dtype))
+
+    def classifier(self, *, batch_size: int) -> Classifier:
+        return Classifier(self.model, prepare=self.prepare(), sigmoid=self.config.loss.kind == "sigmoid",
+                          batch_size=batch_size)
+
+
+def load_run(workdir: str, *, which: str = "best") -> RestoredRun:
+    """The model of `workdir`'s best (by checkpoint.best_metric) or latest checkpoint."""
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
+    run_dir = RunDir(workdir)
+    if run_dir.read_config_json() is None:
+        raise FileNotFoundError(f"{workdir} is not an artjax run directory (no config.json)")
+    config = load_saved_config(run_dir.config)
+    class_names, _ = run_dir.read_classes()
+    checkpoints = Checkpoints.for_run(run_dir, config)
+    try:
+        latest = checkpoints.latest_step()
+        if latest is None:
+            raise FileNotFoundError(f"{workdir} holds no checkpoint yet")
+        best = checkpoints.restore_meta(latest)["best"]
+        step = best["step"] if which == "best" and best else latest
+        built = setup.build(config, num_classes=len(class_names), steps_per_epoch=1)
+        _, eval_graphdef, state = setup.split_modes(built, config)
+        # Restore onto this process's first device, whatever topology wrote the checkpoint.
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), state)
+        state, step_meta = checkpoints.restore(step, abstract)
+    finally:
+        checkpoints.close()
+    model, _ = nnx.merge(eval_graphdef, state)
+    return RestoredRun(model, config, class_names, step, step_meta["last_eval"])
