@@ -1,11 +1,13 @@
 """Predict the classes of new images with a trained run.
 
-    python -m artjax.predict --workdir DIR PATH... [--top-k 5] [--view full|quadrants|pyramid]
+    python -m artjax.predict --workdir DIR PATH... [--top-k 5] [--view VIEW]
         [--which best|latest] [--out preds.csv] [--batch-size 32]
 
 PATHs are image files or folders (walked recursively for image extensions). Each image is seen as
-the run's evaluation sees it (`full`: the eval transform; `quadrants` / `pyramid`: crops each
-resized to data.image_size; a pyramid model always gets its pyramid crops) and normalised with
+the run's evaluation sees it, through a view of artjax/eval/views.py (`full`: the eval transform;
+`hflip`: it and its mirror image; `quadrants` / `random_quarter` / `pyramid`: crops each resized
+to data.image_size, with per-crop votes for the quarter views; a pyramid model always gets its
+pyramid crops) and normalised with
 the model's preprocessing; the top-k classes are printed with their probabilities. Unreadable
 files are reported once on stderr and skipped. Exit status: 0 when at least one image was
 predicted, 1 when every image was unreadable, 2 for a bad command (no run, no checkpoint, no
@@ -59,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--top-k", type=int, default=5, help="classes shown per image (default 5)")
     parser.add_argument("--view", choices=views.NAMES, default=None,
-                        help="full (default), quadrants (average of the 4 quarters) or pyramid "
-                             "(1x1 + 2x2 + 5x5 crops; the only view of pyramid models)")
+                        help="evaluation view (default: full; pyramid, the only view of pyramid models, "
+                             "for those)")
     parser.add_argument("--which", choices=WHICH, default="best", help="checkpoint (default best)")
     parser.add_argument("--out", default="", help="also write the predictions to this CSV file")
     parser.add_argument("--batch-size", type=int, default=32, help="crops per model call (default 32)")
@@ -71,7 +73,7 @@ def _format(path: str, prediction: Prediction, class_names: Sequence[str], top_k
     width = max(len(n) for n in class_names)
     lines = [path] + [f"  {rank}. {class_names[c]:<{width}}  {p:.4f}"
                       for rank, (c, p) in enumerate(prediction.top_k(top_k), 1)]
-    if view == "quadrants" and prediction.votes is not None:
+    if views.get(view).per_crop and prediction.votes is not None:
         lines.append(f"  crop votes: {_votes(prediction, class_names, sep=', ', joiner=' ')}")
     return "\n".join(lines)
 
@@ -86,7 +88,7 @@ def _csv_header(top_k: int, view: str) -> list[str]:
     header = ["path", "class", "prob"]
     for rank in range(1, top_k + 1):
         header += [f"class_{rank}", f"prob_{rank}"]
-    return header + (["crop_votes"] if view == "quadrants" else [])
+    return header + (["crop_votes"] if views.get(view).per_crop else [])
 
 
 def _csv_row(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str) -> list[str]:
@@ -94,7 +96,7 @@ def _csv_row(path: str, prediction: Prediction, class_names: Sequence[str], top_
     row = [path, class_names[top[0][0]], f"{top[0][1]:.6f}"]
     for c, p in top:
         row += [class_names[c], f"{p:.6f}"]
-    if view == "quadrants":
+    if views.get(view).per_crop:
         row.append(_votes(prediction, class_names, sep=";", joiner=":"))
     return row
 

@@ -26,7 +26,7 @@ EXPECTED = {
 PRINTED = {
     "quickstart.ipynb": {
         r"run in \S+/quickstart_small is finished": 1,
-        r"report: \S+/quickstart_small/report/index\.html": 1,
+        r"report: \S+/quickstart_small/report/index\.html": 2,  # the CLI and the report cell
         r"epoch \d: loss \d+\.\d{3}  accuracy \d\.\d{3}  macro-F1 \d\.\d{3}": 2,  # the metrics cell
         r"painting_\d\.png: true \w+ +predicted \w+ +p=\d\.\d\d": 6,
     },

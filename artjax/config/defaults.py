@@ -140,8 +140,9 @@ def defaults() -> ml_collections.ConfigDict:
     c.eval.every_epochs = 1
     # How validation images are seen: full (the eval transform) | quadrants (the 4 quarters, each
     # a sample, as S1's test set; plus a per-painting vote) | random_quarter (4 seeded random
-    # quarter-area crops, likewise) | hflip (image + mirror, probabilities averaged).
-    # Pyramid models always see their pyramid crops.
+    # quarter-area crops, likewise) | hflip (image + mirror, probabilities averaged) | pyramid
+    # (S1's 1x1, 2x2 and 5x5 crops, combined by the soft rule). Pyramid models always see their
+    # pyramid crops. The views: artjax/eval/views.py.
     c.eval.view = "full"
     c.eval.batch_size = 0  # 0 = train.batch_size
 

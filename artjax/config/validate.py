@@ -45,7 +45,6 @@ _CHOICES = {
     "checkpoint.best_metric": _METRICS,
     "schedule.metric": _METRICS,
     "model.resizer.interpolation": ("linear", "cubic", "nearest"),  # models/resizer.py has no constant yet
-    "eval.view": ("full", "quadrants", "random_quarter", "hflip"),
 }
 _POSITIVE = ("data.image_size", "data.cache_short_side", "train.epochs", "train.batch_size", "eval.every_epochs",
              "train.log_every_steps", "checkpoint.keep", "checkpoint.keep_best", "optimizer.accumulate_steps")
@@ -75,6 +74,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
     when this module loads: they import JAX, and the CLI sets XLA flags before JAX loads."""
     from artjax.data import catalog
     from artjax.data.augment import PRESETS
+    from artjax.eval import views
     from artjax.models import heads, pyramid
     from artjax.train import freeze, losses, optim, schedules
 
@@ -90,6 +90,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "loss.class_weighting": losses.RULES,
         "model.head.kind": tuple(heads.KINDS),
         "model.pyramid.rule": pyramid.RULES,
+        "eval.view": views.NAMES,
     }
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from artjax.data import sources
 from artjax.data.decode import DecodeError
 from artjax.data.painters import PaintersSource
-from artjax.data import sources
 from artjax.data.sources import Source, make_source, register_source
 
 # Exceptions of Source.read that mean "this image is unreadable", not "artjax has a bug".

@@ -43,17 +43,16 @@ def score_view(model: Any, inputs: jax.Array, *, view: views.View, levels: tuple
     """
     if model_combines:
         log_p = model(inputs).astype(jnp.float32)
-        return Scores(log_p, jax.nn.softmax(log_p, axis=-1), None, None)
+        return Scores(log_p, metrics.probabilities(log_p), None, None)
     if inputs.ndim == 4:
         inputs = inputs[:, None]
     b, n = inputs.shape[:2]
     out = model(inputs.reshape(b * n, *inputs.shape[2:])).astype(jnp.float32)
     if sigmoid != (out.shape[-1] == 1):
         raise ValueError(f"the model has {out.shape[-1]} output(s), which does not match sigmoid={sigmoid}")
-    logits = metrics.class_logits(out).reshape(b, n, -1)
+    logits, crop_probs = metrics.class_logits(out).reshape(b, n, -1), metrics.probabilities(out).reshape(b, n, -1)
     if n == 1:
-        return Scores(logits[:, 0], jax.nn.softmax(logits[:, 0], axis=-1), None, None)
-    crop_probs = jax.nn.softmax(logits, axis=-1)
+        return Scores(logits[:, 0], crop_probs[:, 0], None, None)
     probs = view.combine(crop_probs, levels)
     return Scores(jnp.log(probs + _EPS), probs, logits, crop_probs)
 

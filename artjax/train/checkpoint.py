@@ -16,9 +16,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
+from artjax.eval.metrics import lower_is_better
 from artjax.rundir import RunDir
-
-LOWER_IS_BETTER = {"loss"}
 
 
 class Checkpoints:
@@ -34,7 +33,7 @@ class Checkpoints:
             policies.LatestN(n=keep),
             policies.BestN(
                 get_metric_fn=lambda metrics: metrics[best_metric],
-                reverse=best_metric in LOWER_IS_BETTER,  # BestN keeps the tail of an ascending sort
+                reverse=lower_is_better(best_metric),  # BestN keeps the tail of an ascending sort
                 n=keep_best,
                 keep_checkpoints_without_metrics=False,
             ),

@@ -72,3 +72,17 @@ def test_predict_offers_every_view():
 
     action = next(a for a in predict._parser()._actions if a.dest == "view")
     assert tuple(action.choices) == views.NAMES
+
+
+def test_config_validation_accepts_exactly_the_registry():
+    from artjax.config import ConfigError
+    from artjax.config.defaults import defaults
+    from artjax.config.validate import validate
+
+    config = defaults()
+    for name in views.NAMES:
+        config.eval.view = name
+        validate(config)
+    config.eval.view = "tiles"
+    with pytest.raises(ConfigError, match="full, quadrants, random_quarter, hflip, pyramid"):
+        validate(config)

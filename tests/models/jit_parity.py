@@ -1,13 +1,11 @@
 """Torch-parity helpers for the large families (EfficientNet, Lite, DenseNet, GoogLeNet).
 
-Same checks as parity.py, made affordable for dozens of deep models on 2 shared cores:
-- `load_converted` converts with the CLI and loads with the real `store.load_into`, but builds the
-  model abstractly and fills it with zeros first instead of initialising it randomly: eager
-  Flax initialisation compiles one small XLA program per parameter shape (15-30 s per model
-  here), all of it overwritten by the load anyway.
+Same checks as parity.py, made affordable for deep models on 2 shared cores:
+- `load_converted` converts with the CLI and loads with `create(..., weights=DIR)`, which builds
+  the model under one jit (no eager Flax initialisation, one XLA program per parameter shape).
 - `forward` runs a model under one `jax.jit` per mode instead of op by op.
-- `assert_same_structure` checks a variant without running it (parameter count, and every torch
-  tensor mapped onto a same-shaped artjax array), for variants too big to compile in a test.
+Variants too big to compile in a test are checked by structure only, for every registered model,
+in test_interface.py (parameter count, and every torch tensor mapped onto a same-shaped array).
 """
 
 from __future__ import annotations
@@ -18,10 +16,11 @@ import torch
 from flax import nnx
 
 from artjax import models
-from artjax.weights import keymaps, store
+from artjax.models import keymaps
+from artjax.weights import store
 from artjax.weights.__main__ import main as weights_cli
-from artjax.weights.convert import map_state_dict
-from parity import assert_close, calibrate_batchnorm, nhwc, param_count, torch_param_count
+from artjax.weights.keymap import map_state_dict
+from parity import assert_close, calibrate_batchnorm, nhwc
 
 
 def calibrate_with_floor(tmodel: torch.nn.Module, x: torch.Tensor, floor: float = 1e-3) -> None:
@@ -36,30 +35,14 @@ def calibrate_with_floor(tmodel: torch.nn.Module, x: torch.Tensor, floor: float 
 
 def load_converted(tmodel: torch.nn.Module, arch: str, tmp_path, *, num_classes: int,
                    source: str = "torchvision", **options) -> models.Backbone:
-    """torch state dict -> .pth -> `python -m artjax.weights convert` -> load_into a model built
-    as `create(arch, num_classes=..., **options)`, in eval mode."""
+    """torch state dict -> .pth -> `python -m artjax.weights convert` -> `create(arch,
+    num_classes=..., weights=DIR, **options)`, in eval mode."""
     pth = tmp_path / f"{arch}.pth"
     torch.save(tmodel.state_dict(), pth)
     out = tmp_path / f"{arch}_artjax"
     assert weights_cli(["convert", "--arch", arch, "--source", source, "--input", str(pth),
                         "--output", str(out)]) == 0
-    model = zeros_like(nnx.eval_shape(lambda: models.create(arch, num_classes=num_classes,
-                                                             **options)))
-    store.load_into(model, str(out), arch=arch)
-    model.eval()
-    return model
-
-
-def zeros_like(abstract: nnx.Module) -> nnx.Module:
-    """A concrete copy of an `nnx.eval_shape` model: zero arrays, RNG streams keyed by 0."""
-    def concrete(leaf: jax.ShapeDtypeStruct):
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            assert leaf.shape == (), leaf  # nnx RNG streams hold one scalar key each
-            return jax.random.key(0)
-        return np.zeros(leaf.shape, leaf.dtype)
-
-    graphdef, state = nnx.split(abstract)
-    return nnx.merge(graphdef, jax.tree.map(concrete, state))
+    return models.create(arch, num_classes=num_classes, weights=str(out), **options)
 
 
 def forward(model: models.Backbone, x: jax.Array, *, train: bool
@@ -110,28 +93,12 @@ def assert_parity(tmodel: torch.nn.Module, model: models.Backbone, arch: str, x:
     torch_forward(tmodel, x, classifier)
     forward(model, nhwc(x), train=True)
     target = store.model_arrays(model)
-    keymap = keymaps.get(models.get_spec(arch).family, arch, source)
+    keymap = keymaps.for_model(arch, source)
     sd = {k: v.numpy() for k, v in tmodel.state_dict().items()}
-    expected = map_state_dict(keymap.prepare(sd) if keymap.prepare else sd, keymap,
+    expected = map_state_dict(keymap.prepared(sd), keymap,
                               {k: tuple(v.shape) for k, v in target.items()}, what=arch)
     stats = [k for k in target if k.endswith(("/mean", "/var"))]
     for k in stats:
         assert_close(target[k], expected[k], f"{arch} running statistic {k}")
     model.eval()
     return len(stats)
-
-
-def assert_same_structure(tmodel: torch.nn.Module, arch: str, *, num_classes: int,
-                          source: str = "torchvision", **options) -> None:
-    """Same parameter count as `tmodel`, and the converter's key map sends every tensor of its
-    state dict onto an artjax parameter or statistic of the same shape, leaving none unfilled.
-    Uses shapes only, so `tmodel` may live on the meta device."""
-    model = nnx.eval_shape(lambda: models.create(arch, num_classes=num_classes, **options))
-    assert param_count(model) == torch_param_count(tmodel)
-    keymap = keymaps.get(models.get_spec(arch).family, arch, source)
-    sd = {k: np.broadcast_to(np.float32(0), tuple(v.shape))  # shape-only stand-ins, no memory
-          for k, v in tmodel.state_dict().items()}
-    target = {k: tuple(v.shape) for k, v in store.model_arrays(model).items()}
-    mapped = map_state_dict(keymap.prepare(sd) if keymap.prepare else sd, keymap, target,
-                            what=arch)  # raises, listing every unmapped or mis-shaped key
-    assert mapped.keys() == target.keys()

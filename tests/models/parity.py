@@ -11,10 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
+import torchvision
 from flax import nnx
+from torch import nn
 
 from artjax import models
-from artjax.weights import keymaps, store
+from artjax.models import keymaps
+from artjax.weights import store
 from artjax.weights.__main__ import main as weights_cli
 
 ATOL = RTOL = 1e-4
@@ -91,7 +94,7 @@ def assert_train_batchnorm_parity(tmodel: torch.nn.Module, model: models.Backbon
     if logits:
         assert_close(out, ref, "training-mode logits (batch statistics)")
     target = store.model_arrays(model)
-    keymap = keymaps.get(models.get_spec(arch).family, arch, "torchvision")
+    keymap = keymaps.for_model(arch, "torchvision")
     compared = set()
     for key, value in tmodel.state_dict().items():
         module, _, leaf = key.rpartition(".")
@@ -101,6 +104,21 @@ def assert_train_batchnorm_parity(tmodel: torch.nn.Module, model: models.Backbon
             compared.add(path)
     assert compared == {k for k in target if k.endswith(("/mean", "/var"))}
     return len(compared)
+
+
+def torch_alexnet_bn(num_classes: int) -> nn.Module:
+    """The S4 AlexNet in torch: paper widths, BatchNorm after each conv, 227 px."""
+    layers, cin = [], 3
+    for cout, k, s, p, pool in [(96, 11, 4, 0, True), (256, 5, 1, 2, True),
+                                (384, 3, 1, 1, False), (384, 3, 1, 1, False),
+                                (256, 3, 1, 1, True)]:
+        layers += [nn.Conv2d(cin, cout, k, s, p), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        layers += [nn.MaxPool2d(3, 2)] if pool else []
+        cin = cout
+    model = torchvision.models.AlexNet(num_classes=num_classes)
+    model.features = nn.Sequential(*layers)
+    model.classifier[1] = nn.Linear(256 * 36, 4096)
+    return model
 
 
 def param_count(model: nnx.Module) -> int:

@@ -3,30 +3,15 @@ import pytest
 import torch
 import torchvision
 from flax import nnx
-from torch import nn
 
 from artjax import models
 from parity import (abstract_param_count, assert_eval_parity, assert_train_batchnorm_parity,
-                    calibrate_batchnorm, convert_and_load, param_count, torch_param_count)
+                    calibrate_batchnorm, convert_and_load, param_count, torch_alexnet_bn,
+                    torch_param_count)
 
 
 def torch_pooled(tmodel, x):
     return tmodel.features(x).mean(dim=(2, 3))
-
-
-def torch_alexnet_bn(num_classes: int) -> nn.Module:
-    """The S4 AlexNet in torch: paper widths, BatchNorm after each conv, 227 px."""
-    layers, cin = [], 3
-    for cout, k, s, p, pool in [(96, 11, 4, 0, True), (256, 5, 1, 2, True),
-                                (384, 3, 1, 1, False), (384, 3, 1, 1, False),
-                                (256, 3, 1, 1, True)]:
-        layers += [nn.Conv2d(cin, cout, k, s, p), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-        layers += [nn.MaxPool2d(3, 2)] if pool else []
-        cin = cout
-    model = torchvision.models.AlexNet(num_classes=num_classes)
-    model.features = nn.Sequential(*layers)
-    model.classifier[1] = nn.Linear(256 * 36, 4096)
-    return model
 
 
 @pytest.mark.parametrize("size", [64, 224])

@@ -1,9 +1,10 @@
 """EfficientNet B0-B7: parity with torchvision, stage layout, stochastic depth.
 
 Forward parity (compiling an EfficientNet takes ~10-20 s on this machine) runs on B0 and B3 (S1's
-model); every variant's structure is checked without running it: parameter count, key-map
-coverage of torchvision's state dict, BatchNorm settings, drop rates. B1-B7 are B0's graph with
-other widths, depths and (B5-B7) BatchNorm eps/momentum. V2 is in test_efficientnet_v2.py.
+model); B1-B7 are B0's graph with other widths, depths and (B5-B7) BatchNorm eps/momentum, whose
+structure (parameter count, key-map coverage of torchvision's state dict) test_interface.py
+checks for every model; here BatchNorm settings and drop rates. V2 is in
+test_efficientnet_v2.py.
 """
 
 import jax.numpy as jnp
@@ -17,13 +18,7 @@ pytest.importorskip("torchvision")
 from artjax import models  # noqa: E402
 from artjax.models.efficientnet import DropPath  # noqa: E402
 from efficientnet_checks import (check_batchnorm_settings_and_drop_rates,  # noqa: E402
-                                 check_converted_model_matches_torch, check_stage_layout,
-                                 check_structure)
-
-
-@pytest.mark.parametrize("arch", [f"efficientnet_b{i}" for i in range(8)])
-def test_structure_equals_torchvision(arch):
-    check_structure(arch)
+                                 check_converted_model_matches_torch, check_stage_layout)
 
 
 @pytest.mark.parametrize("arch", ["efficientnet_b0", "efficientnet_b3"])

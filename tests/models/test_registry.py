@@ -29,14 +29,6 @@ def test_unknown_options_are_rejected():
         models.create("resnet_mini", widht=8)
 
 
-@pytest.mark.parametrize("name", MINE)
-def test_every_parameter_path_starts_with_a_stage_name(name):
-    model = nnx.eval_shape(lambda: models.create(name, num_classes=3))
-    assert model.stage_names[-1] == "head"
-    roots = {path[0] for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))}
-    assert roots == set(model.stage_names)
-
-
 def test_create_returns_an_eval_mode_model_with_its_preprocessing():
     model = models.create("resnet_mini", num_classes=3, seed=1)
     assert model.stem.bn.use_running_average is True

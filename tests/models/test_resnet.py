@@ -7,8 +7,8 @@ import torchvision
 from flax import nnx
 
 from artjax import models
-from parity import (abstract_param_count, assert_eval_parity, assert_train_batchnorm_parity,
-                    calibrate_batchnorm, convert_and_load, param_count, torch_param_count)
+from parity import (assert_eval_parity, assert_train_batchnorm_parity, calibrate_batchnorm,
+                    convert_and_load, param_count, torch_param_count)
 
 
 def torch_pooled(tmodel, x):
@@ -35,19 +35,10 @@ def test_converted_torchvision_resnet_matches_torch(arch, tmp_path):
     assert assert_train_batchnorm_parity(tmodel, model, arch, x, logits=True) > 0
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
-def test_parameter_count_equals_torchvision(arch):
-    expected = torch_param_count(getattr(torchvision.models, arch)(num_classes=10))
-    assert abstract_param_count(arch, num_classes=10) == expected
-
-
-def test_resnet_mini_options_and_stage_layout():
-    model = models.create("resnet_mini", num_classes=4, width=16, depths=(1, 2, 1, 1))
-    assert model.stage_names == ("stem", "stage1", "stage2", "stage3", "stage4", "head")
-    assert model.num_features == 128
+def test_resnet_mini_width_and_depth_options():
+    model = models.create("resnet_mini", num_classes=4, width=8, depths=(1, 2, 1, 1))
+    assert model.num_features == 64
     assert len(model.stage2) == 2
-    for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        assert path[0] in model.stage_names
     assert model(jnp.ones((2, 32, 32, 3))).shape == (2, 4)
 
 
