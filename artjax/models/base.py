@@ -22,6 +22,8 @@ Writing a new family (e.g. `artjax/models/densenet.py`)::
         return DenseNet(CONFIGS['densenet121'], num_classes=num_classes, rngs=rngs,
                         dtype=dtype, head=head, **options)
 
+Its weight key map goes in `artjax/models/keymaps/densenet.py` (README, "Adding a backbone").
+
 Conventions the rest of artjax relies on:
 - Build layers with `artjax.models.layers` (`BatchNorm`, `conv`, `linear`, `max_pool`,
   `adaptive_avg_pool`): they reproduce torch's semantics, including the running-variance update
