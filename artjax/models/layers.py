@@ -57,8 +57,10 @@ class BatchNorm(nnx.Module):
             var = jnp.square(xf - mean).mean(axes)
             n = math.prod(x.shape[:-1])
             m = self.momentum
-            self.mean[...] = m * self.mean[...] + (1 - m) * mean
-            self.var[...] = m * self.var[...] + (1 - m) * var * (n / max(n - 1, 1))
+            # set_value, not `[...] =`: nnx compares shardings on an indexed write, and on a tracer
+            # that raises an error whose message walks the whole jaxpr (quadratic tracing time).
+            self.mean.set_value(m * self.mean[...] + (1 - m) * mean)
+            self.var.set_value(m * self.var[...] + (1 - m) * var * (n / max(n - 1, 1)))
         mul = self.scale[...] * jax.lax.rsqrt(var + self.epsilon)
         add = self.bias[...] - mean * mul
         dtype = self.dtype or x.dtype
