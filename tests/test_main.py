@@ -3,6 +3,7 @@ killed and resumed: tests/train/test_loop.py."""
 
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -45,7 +46,7 @@ def test_config_errors_are_one_line(tmp_path, args, needle):
     assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_smoke_quickstart_trains_checkpoints_and_reports_when_finished(smoke_run):
+def test_smoke_quickstart_trains_checkpoints_and_reports_when_finished(smoke_run, tmp_path):
     # smoke_run (conftest.py) is `python -m artjax.main --config experiments/quickstart.py:smoke`.
     evals = _evals(smoke_run)
     assert [e["epoch"] for e in evals] == [1, 2]
@@ -59,7 +60,8 @@ def test_smoke_quickstart_trains_checkpoints_and_reports_when_finished(smoke_run
     assert json.loads((smoke_run / "config.json").read_text())["train"]["epochs"] == 2
     assert json.loads((smoke_run / "classes.json").read_text())["class_names"][0] == "horizon"
 
-    again = _cli("--config", QUICKSTART + ":smoke", "--workdir", str(smoke_run))
+    copy = shutil.copytree(smoke_run, tmp_path / "run")  # the shared run stays as trained
+    again = _cli("--config", QUICKSTART + ":smoke", "--workdir", str(copy))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "is finished" in again.stdout and f"accuracy={last['accuracy']:.4f}" in again.stdout
-    assert len(_evals(smoke_run)) == 2  # nothing retrained
+    assert len(_evals(copy)) == 2  # nothing retrained
