@@ -41,8 +41,8 @@ def test_freeze_scenarios_train_what_torchvision_trains():
         assert freeze.count_params(built.model, built.trainable) == _torchvision_trainable(frozen), scenario
 
 
-# Two of the four scenarios run end to end here; the other two train in process in
-# tests/test_experiments.py.
+# Two of the four scenarios run end to end here; the other two are built and their steps lowered
+# in tests/test_experiments.py.
 SWEPT = ("none", "conv1-3")
 
 
