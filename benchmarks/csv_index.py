@@ -31,13 +31,13 @@ def _write_manifest(path: str, rows: int, classes: int) -> None:
 
 def _index(path: str) -> dict[str, float]:
     """Runs in the child process."""
-    import ml_collections
 
+    from artjax.config import defaults
     from artjax.data.sources import make_source
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    data = ml_collections.ConfigDict({"source": "csv", "csv": path, "root": os.path.dirname(path),
-                                      "path_column": "img_path", "label_column": "artist"})
+    data = defaults().data
+    data.update(source="csv", csv=path, root=os.path.dirname(path), path_column="img_path", label_column="artist")
     start = time.perf_counter()
     source = make_source(data, "train")
     seconds = time.perf_counter() - start

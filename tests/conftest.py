@@ -2,7 +2,9 @@
 
 The tests compile the same graphs many times over (each CLI subprocess, each xdist worker); the
 cache, shared by every process of the session through the environment, compiles each graph
-once. A user's own JAX_COMPILATION_CACHE_DIR is respected.
+once. Every compilation is cached, not only those over JAX's default second: a CLI run of the
+quickstart's smoke form compiles some hundred small programs (parameter initialisers, metrics),
+and a warm run takes 11 s instead of 19 s with them cached. A user's own settings are respected.
 
 The finished runs below are trained once per session, whichever xdist worker asks first (a file
 lock in the session's shared temporary directory), and read by tests on every worker: tests
@@ -19,6 +21,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".pytest_cache" / "jax-compilation"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 # The notebooks' small runs (colab/pyramid_and_resizer.ipynb runs exactly these commands).
 PYRAMID_SMALL = ["--config", "experiments/artist50_pyramid.py:adaptive,smoke", "--config.model.name=resnet_mini"]

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
+import ml_collections
 import numpy as np
 from PIL import Image
+
+from artjax.config import defaults
 
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)
@@ -175,3 +179,10 @@ def write_painters(root: Path) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(painter_png(path, label))
     return root
+
+
+def data_config(**values: Any) -> ml_collections.ConfigDict:
+    """The schema's `data` section with `values` set (what `make_source` reads)."""
+    data = defaults().data
+    data.update(values)
+    return data

@@ -3,10 +3,9 @@ refreshed when a file changes, safe for unreadable files; and its config keys.""
 
 import os
 
-import ml_collections
 import numpy as np
 import pytest
-from images import quadrant_means, upright_pattern, write_png, write_zoo
+from images import data_config, quadrant_means, upright_pattern, write_png, write_zoo
 from PIL import Image
 
 from artjax.config import ConfigError, defaults, validate
@@ -25,8 +24,8 @@ def _big_image(value: int) -> np.ndarray:
 
 
 def _source(root, cache_dir):
-    data = ml_collections.ConfigDict({"source": "folder", "root": str(root), "val_root": str(root),
-                                      "cache_dir": str(cache_dir), "cache_short_side": SHORT})
+    data = data_config(source="folder", root=str(root), val_root=str(root), cache_dir=str(cache_dir),
+                       cache_short_side=SHORT)
     return make_source(data, "train")
 
 

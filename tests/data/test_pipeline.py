@@ -1,11 +1,10 @@
 """The grain pipeline: bad files reported once, strict mode, worker-count invariance, exact
 iterator resume and padded evaluation batches."""
 
-import ml_collections
 import numpy as np
 import pytest
 from absl import flags
-from images import flat_image, write_png, write_zoo
+from images import data_config, flat_image, write_png, write_zoo
 
 from artjax.data import catalog, pipeline
 from artjax.data.augment import make_transform
@@ -21,7 +20,7 @@ def _mixed_folder(tmp_path):
     zoo = write_zoo(tmp_path / "odd")
     for i in range(4):
         write_png(tmp_path / "plain" / f"{i}.png", flat_image(10 * i))
-    data = ml_collections.ConfigDict({"source": "folder", "root": str(tmp_path), "val_root": str(tmp_path)})
+    data = data_config(source="folder", root=str(tmp_path), val_root=str(tmp_path))
     return make_source(data, "train"), zoo
 
 

@@ -1,9 +1,8 @@
 """scan_source / format_report on a folder mixing valid, odd and broken images."""
 
-import ml_collections
 import numpy as np
 import pytest
-from images import flat_image, write_png, write_zoo
+from images import data_config, flat_image, write_png, write_zoo
 
 from artjax.data.scan import format_report, scan_source
 from artjax.data.sources import ArraySource, make_source
@@ -15,7 +14,7 @@ def mixed(tmp_path_factory):
     zoo = write_zoo(root / "odd")
     write_png(root / "plain" / "a.png", flat_image(5, height=40, width=30))
     write_png(root / "plain" / "b.png", flat_image(6, height=10, width=50))
-    data = ml_collections.ConfigDict(dict(source="folder", root=str(root), val_root=str(root), max_pixels=10_000))
+    data = data_config(source="folder", root=str(root), val_root=str(root), max_pixels=10_000)
     return make_source(data, "train"), zoo
 
 

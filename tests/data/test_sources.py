@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from images import (
     PAINTERS,
+    data_config,
     encode,
     flat_image,
     painter_image,
@@ -22,7 +23,7 @@ from images import (
     write_zoo,
 )
 
-from artjax.config import defaults, load_config, validate
+from artjax.config import load_config, validate
 from artjax.data import catalog
 from artjax.data.decode import DecodeError
 from artjax.data.sources import ArraySource, Subset, make_source, register_source
@@ -32,10 +33,7 @@ QUICKSTART = str(pathlib.Path(__file__).parents[2] / "experiments" / "quickstart
 
 def _config(**overrides):
     """The schema's `data` section (config/defaults.py) for a folder source, with `overrides`."""
-    data = defaults().data
-    data.update(dict(source="folder", val_fraction=0.25, max_pixels=10_000_000))
-    data.update(overrides)
-    return data
+    return data_config(**{"source": "folder", "val_fraction": 0.25, "max_pixels": 10_000_000, **overrides})
 
 
 def _values(source):

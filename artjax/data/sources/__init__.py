@@ -45,7 +45,7 @@ SourceFactory = Callable[[Any, str], Source]
 def _folder(data: Any, split: str) -> Source:
     options = DecodeOptions.from_config(data)
     train = folder_source(data.root, options)
-    if not data.get("val_root", ""):
+    if not data.val_root:
         return holdout(train, data, split)
     if split == "train":
         return train
@@ -54,38 +54,38 @@ def _folder(data: Any, split: str) -> Source:
 
 def _csv(data: Any, split: str) -> Source:
     options = DecodeOptions.from_config(data)
-    columns = dict(path_column=data.get("path_column", "img_path"), label_column=data.get("label_column", "artist"))
-    classes = read_class_file(data.class_file) if data.get("class_file", "") else None
-    root, val_csv = data.get("root", ""), data.get("val_csv", "")
+    columns = dict(path_column=data.path_column, label_column=data.label_column)
+    classes = read_class_file(data.class_file) if data.class_file else None
+    root, val_csv = data.root, data.val_csv
     if split == "val" and val_csv and classes is not None:  # no need to read the training manifest
-        return csv_source(val_csv, data.get("val_root", "") or root, options, class_names=classes, key="data.val_csv",
+        return csv_source(val_csv, data.val_root or root, options, class_names=classes, key="data.val_csv",
                           **columns)
     train = csv_source(data.csv, root, options, class_names=classes, **columns)
     if not val_csv:
         return holdout(train, data, split)
     if split == "train":
         return train
-    return csv_source(val_csv, data.get("val_root", "") or root, options, class_names=train.class_names,
+    return csv_source(val_csv, data.val_root or root, options, class_names=train.class_names,
                       key="data.val_csv", **columns)
 
 
 def _wikiart(data: Any, split: str) -> Source:
     options = DecodeOptions.from_config(data)
-    classes = read_class_file(data.get("class_file", ""))
-    val_split = data.get("val_split", "")
+    classes = read_class_file(data.class_file)
+    val_split = data.val_split
     if split == "val" and val_split:
         return wikiart_source(data.root, val_split, classes, options, key="data.val_split")
-    train = wikiart_source(data.root, data.get("train_split", ""), classes, options, key="data.train_split")
+    train = wikiart_source(data.root, data.train_split, classes, options, key="data.train_split")
     return train if val_split else holdout(train, data, split)
 
 
 def _tfds(data: Any, split: str) -> Source:
     options = DecodeOptions.from_config(data)
-    name, data_dir = data.get("tfds_name", ""), data.get("tfds_dir", "")
-    val_split = data.get("tfds_val_split", "")
+    name, data_dir = data.tfds_name, data.tfds_dir
+    val_split = data.tfds_val_split
     if split == "val" and val_split:
         return TfdsSource(name, val_split, data_dir, options)
-    train = TfdsSource(name, data.get("tfds_train_split", "train"), data_dir, options)
+    train = TfdsSource(name, data.tfds_train_split, data_dir, options)
     return train if val_split else holdout(train, data, split)
 
 
@@ -95,7 +95,7 @@ def _arrays(data: Any, split: str, arrays: Mapping[str, Any] | None = None) -> S
         train: DecodingSource = arrays_from_mapping(arrays, "train", options)
         has_test = "x_test" in arrays
     else:
-        members, names = npz_parts(data.get("arrays", ""))
+        members, names = npz_parts(data.arrays)
         train = NpzArraySource(data.arrays, "train", names, options)
         has_test = {"x_test", "y_test"} <= members
     if not has_test:

@@ -47,10 +47,10 @@ class DecodeOptions:
     @classmethod
     def from_config(cls, data: Any) -> DecodeOptions:
         return cls(
-            max_pixels=int(data.get("max_pixels", PILLOW_PIXEL_LIMIT)),
-            draft_size=int(data.get("decode_short_side", 0)) or None,
-            cache_dir=str(data.get("cache_dir", "")),
-            cache_short_side=int(data.get("cache_short_side", 512)),
+            max_pixels=int(data.max_pixels),
+            draft_size=int(data.decode_short_side) or None,
+            cache_dir=str(data.cache_dir),
+            cache_short_side=int(data.cache_short_side),
         )
 
 
@@ -124,8 +124,8 @@ class Subset(DecodingSource):
 def holdout(source: DecodingSource, data: Any, split: str) -> Subset:
     """The `split` side of a seeded stratified split (data.val_fraction, data.split_seed) of a
     source that ships no validation set."""
-    train_idx, val_idx = stratified_split(source.labels(), float(data.get("val_fraction", 0.2)),
-                                          int(data.get("split_seed", 0)))
+    train_idx, val_idx = stratified_split(source.labels(), float(data.val_fraction),
+                                          int(data.split_seed))
     return Subset(source, train_idx if split == "train" else val_idx)
 
 
