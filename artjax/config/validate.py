@@ -37,15 +37,7 @@ def suggestion(name: str, known: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-# Choices no module of their own defines. The others come from the module that implements them
-# (_implemented_choices).
-_METRICS = ("accuracy", "macro_f1", "loss")  # the validation metrics every evaluation logs
-_CHOICES = {
-    "model.dtype": ("float32", "bfloat16"),
-    "checkpoint.best_metric": _METRICS,
-    "schedule.metric": _METRICS,
-    "model.resizer.interpolation": ("linear", "cubic", "nearest"),  # models/resizer.py has no constant yet
-}
+_DTYPES = ("float32", "bfloat16")  # compute dtypes; parameters are float32 whatever the choice
 _POSITIVE = ("data.image_size", "data.cache_short_side", "train.epochs", "train.batch_size", "eval.every_epochs",
              "train.log_every_steps", "checkpoint.keep", "checkpoint.keep_best", "optimizer.accumulate_steps")
 _NON_NEGATIVE = ("optimizer.learning_rate", "optimizer.weight_decay", "data.workers",
@@ -74,8 +66,8 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
     when this module loads: they import JAX, and the CLI sets XLA flags before JAX loads."""
     from artjax.data import catalog
     from artjax.data.augment import PRESETS
-    from artjax.eval import views
-    from artjax.models import heads, pyramid
+    from artjax.eval import metrics, views
+    from artjax.models import heads, pyramid, resizer
     from artjax.train import freeze, losses, optim, schedules
 
     return {
@@ -91,12 +83,16 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "model.head.kind": tuple(heads.KINDS),
         "model.pyramid.rule": pyramid.RULES,
         "eval.view": views.NAMES,
+        "checkpoint.best_metric": metrics.SELECTABLE,
+        "schedule.metric": metrics.SELECTABLE,
+        "model.resizer.interpolation": resizer.INTERPOLATIONS,
+        "model.dtype": _DTYPES,
     }
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError for the first bad value; the schema itself guards names and types."""
-    for key, choices in {**_implemented_choices(), **_CHOICES}.items():
+    for key, choices in _implemented_choices().items():
         if _get(config, key) not in choices:
             raise ConfigError(key, f"{_get(config, key)!r} is not one of {', '.join(choices)}")
     for key in _POSITIVE:

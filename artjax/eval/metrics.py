@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 Counts = dict[str, jax.Array]
+SELECTABLE = ("accuracy", "macro_f1", "loss")  # logged by every evaluation: best-checkpoint and plateau metrics
 LOWER_IS_BETTER = frozenset({"loss"})  # every other logged metric is a score: higher is better
 
 

@@ -27,6 +27,9 @@ from artjax.models.layers import BatchNorm, conv
 _SLOPE = 0.2
 
 
+INTERPOLATIONS = ("linear", "cubic", "nearest")  # the jax.image.resize methods the skip path takes
+
+
 def resize(x: jax.Array, size: int, method: str) -> jax.Array:
     n, _, _, c = x.shape
     return jax.image.resize(x, (n, size, size, c), method=method).astype(x.dtype)
