@@ -2,8 +2,8 @@
 
     python sharded_run.py OUT.npz DEVICES [PROCESS_ID NUM_PROCESSES PORT]
 
-DEVICES is a host device count, or 'jax' (no XLA flags: JAX's own CPU defaults) or 'artjax'
-(the CPU defaults artjax's CLIs apply, artjax.runtime). Used by test_sharding.py in subprocesses,
+DEVICES is a host device count (1 is JAX's own CPU default) or 'artjax' (the CPU defaults
+artjax's CLIs apply, artjax.runtime). Used by test_sharding.py in subprocesses,
 since XLA's host device count and jax.distributed must be set before JAX starts.
 """
 
@@ -16,7 +16,7 @@ out, devices = sys.argv[1], sys.argv[2]
 os.environ.pop("XLA_FLAGS", None)
 if devices == "artjax":
     runtime.configure_xla_cpu()
-elif devices != "jax":
+else:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={int(devices)}"
 
 import jax  # noqa: E402

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = str(pathlib.Path(__file__).with_name("sharded_run.py"))
 
@@ -34,8 +35,13 @@ def _assert_same(a, b, tolerance=1e-5):
         np.testing.assert_allclose(a[k], b[k], rtol=tolerance, atol=tolerance, err_msg=k)
 
 
-def test_one_device_equals_eight_devices_and_two_processes(tmp_path):
-    one = _run(tmp_path, "one", 1)
+@pytest.fixture(scope="module")
+def one(tmp_path_factory):
+    """One host device: JAX's own CPU default, the reference of both tests."""
+    return _run(tmp_path_factory.mktemp("one"), "one", 1)
+
+
+def test_one_device_equals_eight_devices_and_two_processes(tmp_path, one):
     eight = _run(tmp_path, "eight", 8)
     assert one["mesh_devices"] == 1 and eight["mesh_devices"] == 8
     _assert_same(one, eight)
@@ -44,8 +50,8 @@ def test_one_device_equals_eight_devices_and_two_processes(tmp_path):
     _assert_same(one, two_by_two)
 
 
-def test_artjax_cpu_defaults_change_results_only_by_rounding(tmp_path):
-    plain = _run(tmp_path, "plain", "jax")
+def test_artjax_cpu_defaults_change_results_only_by_rounding(tmp_path, one):
+    plain = one  # no XLA flag but the device count, which is JAX's own (one device)
     tuned = _run(tmp_path, "tuned", "artjax")
     assert plain["mesh_devices"] == tuned["mesh_devices"] == 1  # artjax keeps JAX's one CPU device
     _assert_same(plain, tuned, tolerance=1e-4)
