@@ -162,9 +162,7 @@ def test_smoke_variant_trains_evaluates_and_round_trips_a_checkpoint(spec, overr
     validation set is scored through its evaluation view (each crop of the quadrant view, and the
     vote, for the 50-artist recipe), and the state survives a checkpoint."""
     config = _cfg(spec)
-    for key, value in overrides.items():
-        section, name = key.split(".")
-        config[section][name] = value
+    config.update_from_flattened_dict(overrides)
     data, trainer, batches = _trainer_and_batches(config)
     state = trainer.state
     before = _params(state)
