@@ -13,8 +13,10 @@ default is added only if its flag is absent.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import types
 
 YNN_FUSIONS = "dot,reduce"
 
@@ -26,3 +28,19 @@ def configure_xla_cpu() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_experimental_ynn_fusion_type" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_experimental_ynn_fusion_type={YNN_FUSIONS}".strip()
+
+
+def import_without_torch(name: str) -> types.ModuleType:
+    """Imports `name` (tensorboardX, albumentations) without the PyTorch it imports only to
+    support torch tensors when torch is installed: 1.2-1.4 s of every artjax process's start-up
+    for a library artjax never hands a tensor. torch stays importable afterwards; if it is
+    already imported, nothing changes. Albumentations' update check, a request to PyPI at
+    every import (a 2 s timeout offline), is turned off unless the user set it."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if "torch" in sys.modules:
+        return importlib.import_module(name)
+    sys.modules["torch"] = None  # `import torch` raises ImportError, which both libraries accept
+    try:
+        return importlib.import_module(name)
+    finally:
+        del sys.modules["torch"]

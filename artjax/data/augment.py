@@ -50,9 +50,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import albumentations as A
 import cv2
 import numpy as np
+
+from artjax import runtime
+
+A = runtime.import_without_torch("albumentations")
 
 RandomSource = np.random.Generator | int
 Transform = Callable[[np.ndarray, RandomSource], np.ndarray]

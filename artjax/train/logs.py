@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tensorboardX import SummaryWriter
-
+from artjax import runtime
 from artjax.rundir import RunDir
+
+SummaryWriter = runtime.import_without_torch("tensorboardX").SummaryWriter
 
 
 class MetricsLog:
