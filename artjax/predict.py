@@ -1,7 +1,7 @@
 """Predict the classes of new images with a trained run.
 
     python -m artjax.predict --workdir DIR PATH... [--top-k 5] [--view VIEW]
-        [--which best|latest] [--out preds.csv] [--batch-size 32]
+        [--which best|latest | --step N] [--out preds.csv] [--batch-size 32]
 
 PATHs are image files or folders (walked recursively for image extensions). Each image is seen as
 the run's evaluation sees it, through a view of artjax/eval/views.py (`full`: the eval transform;
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="evaluation view (default: full; pyramid, the only view of pyramid models, "
                              "for those)")
     parser.add_argument("--which", choices=WHICH, default="best", help="checkpoint (default best)")
+    parser.add_argument("--step", type=int, default=None, help="the checkpoint of this step instead")
     parser.add_argument("--out", default="", help="also write the predictions to this CSV file")
     parser.add_argument("--batch-size", type=int, default=32, help="crops per model call (default 32)")
     return parser
@@ -113,9 +114,11 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
         raise UsageError(f"no images found in {'; '.join(problems or args.paths)}")
     for problem in problems:
         print(f"artjax: {problem}", file=stderr)
+    if args.out and (os.path.isdir(args.out) or not os.path.isdir(os.path.dirname(os.path.abspath(args.out)))):
+        raise UsageError(f"--out {args.out}: not a file in an existing directory")
     try:
-        run = load_run(args.workdir, which=args.which)
-    except (FileNotFoundError, ConfigError) as error:  # not a run, no checkpoint, or an unknown config
+        run = load_run(args.workdir, which=args.which, step=args.step)
+    except (FileNotFoundError, ConfigError, ValueError) as error:  # not a run, no (intact) checkpoint, bad config
         raise UsageError(str(error)) from None
     classifier = run.classifier(batch_size=args.batch_size)
     view = args.view or classifier.default_view
@@ -143,7 +146,10 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
                 yield path, image
 
     predicted = 0
-    out = open(args.out, "w", newline="") if args.out else None
+    try:
+        out = open(args.out, "w", newline="") if args.out else None
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: {error.strerror}") from None
     try:
         writer = csv.writer(out) if out else None
         if writer:
@@ -158,7 +164,8 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
         if out:
             out.close()
     written = f"; wrote {args.out}" if args.out else ""
-    print(f"artjax: predicted {predicted} image(s) with the {args.which} checkpoint (step {run.step}), "
+    chosen = "chosen" if args.step is not None else args.which
+    print(f"artjax: predicted {predicted} image(s) with the {chosen} checkpoint (step {run.step}), "
           f"view {view}; skipped {len(unreadable)} unreadable file(s){written}", file=stderr)
     return 0 if predicted else 1
 

@@ -1,6 +1,6 @@
 """Write (or rewrite) a run's HTML report, DIR/report/index.html.
 
-    python -m artjax.report --workdir DIR [--which best|latest]
+    python -m artjax.report --workdir DIR [--which best|latest | --step N]
 
 Every run ends with `artjax.runs.finish.finish_run`, which writes it; this command regenerates
 it, e.g. after an interrupted run or for a run trained by an older artjax. What cannot be made (no
@@ -24,11 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="the run directory")
     parser.add_argument("--which", choices=WHICH, default="best",
                         help="checkpoint whose predictions fill the gallery and table (default best)")
+    parser.add_argument("--step", type=int, default=None, help="the checkpoint of this step instead")
     args = parser.parse_args(argv)
     logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
     try:
-        path = write_report(args.workdir, which=args.which)
-    except FileNotFoundError as error:
+        path = write_report(args.workdir, which=args.which, step=args.step)
+    except (FileNotFoundError, PermissionError) as error:
         print(f"artjax: {error}", file=sys.stderr)
         return 2
     print(path)

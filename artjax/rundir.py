@@ -6,14 +6,22 @@
     DIR/metrics.jsonl    one JSON record per line: {"split": "train"|"val", "step": N, ...}
     DIR/tensorboard/     the same scalars as TensorBoard events
     DIR/report/          index.html and its figures; resizer.png and predictions.csv live here too
+    DIR/identity.json    what a resumed run must share with the one that wrote the checkpoints
+    DIR/artjax.lock      held (an OS file lock) by the process training in DIR; names it
+    DIR/corrupt_checkpoints/  checkpoints found damaged, moved out of the way, never deleted
 
 Nothing here imports JAX or any other artjax layer: every layer may use it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
 import os
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 CONFIG = "config.json"
@@ -25,6 +33,15 @@ REPORT_DIR = "report"
 REPORT_INDEX = "index.html"  # in REPORT_DIR
 RESIZER_FIGURE = "resizer.png"  # in REPORT_DIR
 PREDICTIONS = "predictions.csv"  # in REPORT_DIR
+IDENTITY = "identity.json"
+LOCK = "artjax.lock"
+CORRUPT = "corrupt_checkpoints"
+
+_held: dict[str, tuple[int, int]] = {}  # realpath of a held lock file -> (fd, depth)
+
+
+class RunLocked(RuntimeError):
+    """Another process is training in this run directory."""
 
 
 class RunDir:
@@ -72,6 +89,52 @@ class RunDir:
     def predictions(self) -> str:
         return self.report_file(PREDICTIONS)
 
+    @property
+    def identity(self) -> str:
+        return os.path.join(self.path, IDENTITY)
+
+    @property
+    def corrupt(self) -> str:
+        return os.path.join(self.path, CORRUPT)
+
+    # ---------------------------------------------------------------------------- the lock
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Holds the directory's lock, or raises RunLocked naming its holder at once.
+
+        An flock: the operating system releases it when the holder dies, SIGKILL included, so a
+        lock is never stale. Re-entrant within a process (the CLI holds it around training and
+        the report; the loop takes it too, for library callers)."""
+        os.makedirs(self.path, exist_ok=True)
+        path = os.path.realpath(os.path.join(self.path, LOCK))
+        if path in _held:
+            fd, depth = _held[path]
+            _held[path] = fd, depth + 1
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise RunLocked(f"workdir {self.path} is in use by {holder}; wait for it to end or use "
+                                "another --workdir") from None
+            os.ftruncate(fd, 0)
+            started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode(), 0)
+            _held[path] = fd, 1
+        try:
+            yield
+        finally:
+            fd, depth = _held[path]
+            if depth > 1:
+                _held[path] = fd, depth - 1
+            else:
+                del _held[path]
+                os.ftruncate(fd, 0)
+                os.close(fd)  # closing the descriptor releases the flock
+
     # ------------------------------------------------------------------------- config.json
 
     def read_config_json(self) -> dict[str, Any] | None:
@@ -97,6 +160,17 @@ class RunDir:
     def write_classes(self, class_names: list[str], preprocessing: dict[str, Any]) -> None:
         _write_atomically(self.classes, json.dumps({"class_names": list(class_names),
                                                     "preprocessing": preprocessing}, indent=2))
+
+    # ----------------------------------------------------------------------- identity.json
+
+    def read_identity(self) -> dict[str, Any] | None:
+        if not os.path.exists(self.identity):
+            return None
+        with open(self.identity) as f:
+            return json.load(f)
+
+    def write_identity(self, identity: dict[str, Any]) -> None:
+        _write_atomically(self.identity, json.dumps(identity, indent=2))
 
     # ----------------------------------------------------------------------- metrics.jsonl
 

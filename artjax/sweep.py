@@ -53,6 +53,7 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     from artjax.config import ConfigError, load_config, validate
+    from artjax.runs.errors import training_errors
     from artjax.runs.finish import finish_run
     from artjax.train import loop
 
@@ -65,12 +66,13 @@ def main(argv: list[str]) -> None:
         print(f"artjax: {error}", file=sys.stderr)
         sys.exit(2)
     results = []
-    for name, config in configs:
-        print(f"== {name}")
-        workdir = os.path.join(_WORKDIR.value, name)
-        result = loop.run(config, workdir)
-        results.append((name, result))
-        print(f"report: {finish_run(workdir, config, trained=result.trained)}")
+    with training_errors():  # a stopped run stops the sweep; rerunning it resumes that run
+        for name, config in configs:
+            print(f"== {name}")
+            workdir = os.path.join(_WORKDIR.value, name)
+            result = loop.run(config, workdir)
+            results.append((name, result))
+            print(f"report: {finish_run(workdir, config, trained=result.trained)}")
     text = table(results)
     with open(os.path.join(_WORKDIR.value, "results.md"), "w") as f:
         f.write(text + "\n")

@@ -37,6 +37,7 @@ def defaults() -> ml_collections.ConfigDict:
     c.data.augment = "flip"  # augmentation preset of the training split
     c.data.workers = 0  # grain worker processes for decoding + augmentation (0 = in process)
     c.data.strict = False  # unreadable images: False = skip and report, True = stop
+    c.data.allow_overlap = False  # a file in both splits: False = refuse to train (data/integrity.py)
     c.data.max_pixels = 178_956_970  # decompression-bomb guard (Pillow's hard limit)
     c.data.decode_short_side = 0  # > 0: decode JPEGs at reduced size, short side >= this (fast)
     # Pre-decoded image cache of the file-based sources (folder, csv, wikiart), for big paintings:

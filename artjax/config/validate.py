@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 
 import ml_collections
@@ -92,6 +93,11 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError for the first bad value; the schema itself guards names and types."""
+    for key in flat_keys(config):  # nan passes every comparison below, and inf most
+        values = _get(config, key)
+        for value in values if isinstance(values, (tuple, list)) else (values,):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(key, f"must be a finite number, got {value}")
     for key, choices in _implemented_choices().items():
         if _get(config, key) not in choices:
             raise ConfigError(key, f"{_get(config, key)!r} is not one of {', '.join(choices)}")

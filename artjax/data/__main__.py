@@ -2,7 +2,8 @@
 
     python -m artjax.data --config experiments/x.py[:variant] [--threads 4] [--config.data.root=...]
 
-Exit status 1 when unreadable files were found, so scripts can stop before a long run. With
+Exit status 1 when unreadable files were found, or files with identical pixels in both splits,
+so scripts can stop before a long run (files repeated by path already fail when the splits open). With
 `data.cache_dir` set, the scan also fills the decoded-image cache (every image is decoded once
 anyway), so that the first training epoch already reads the small copies.
 """
@@ -27,12 +28,18 @@ def main(argv: list[str]) -> None:
         sources = catalog.open_sources(config.data)
     except (FileNotFoundError, ValueError) as error:
         cli.fail(str(error), status=1)
-    found_bad = False
+    reports = []
     for split, source in zip(("train", "val"), sources):
-        report = scan.scan_source(source, threads=_THREADS.value)
+        reports.append(scan.scan_source(source, threads=_THREADS.value))
         print(f"== {split} ==")
-        print(scan.format_report(report))
-        found_bad = found_bad or bool(report.bad)
+        print(scan.format_report(reports[-1]))
+    train_ids = set(reports[0].digests)
+    groups = scan.identical_contents(*reports)
+    leaking = [group for group in groups if train_ids & set(group) and set(group) - train_ids]
+    print(f"files with identical pixels: {len(groups)} group(s), {len(leaking)} across train and val")
+    for group in groups:
+        print(f"  {' = '.join(group)}")
+    found_bad = any(report.bad for report in reports) or bool(leaking)
     if config.data.cache_dir and config.data.source in FILE_SOURCES:
         print(f"decoded-image cache filled: {config.data.cache_dir} (short side <= {config.data.cache_short_side})")
     sys.exit(1 if found_bad else 0)

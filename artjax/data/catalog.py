@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from artjax.data import sources
+from artjax.data import integrity, sources
 from artjax.data.decode import DecodeError
 from artjax.data.painters import PaintersSource
 from artjax.data.sources import Source, make_source, register_source
@@ -29,5 +29,8 @@ def source_names() -> tuple[str, ...]:
 
 
 def open_sources(data: ml_collections.ConfigDict) -> tuple[Source, Source]:
-    """(train, validation) sources for `data.source`; both share the training side's classes."""
-    return make_source(data, "train"), make_source(data, "val")
+    """(train, validation) sources for `data.source`; both share the training side's classes and
+    pass the checks of data/integrity.py."""
+    train, val = make_source(data, "train"), make_source(data, "val")
+    integrity.check_splits(train, val, allow_overlap=data.allow_overlap)
+    return train, val

@@ -91,6 +91,10 @@ def decode_image(
     >= draft_size: several times faster for large paintings that are resized down anyway.
     """
     label = _describe(data, name)
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        # Pillow refuses images over twice its own limit before we see the header: raise it to
+        # ours, which is the one checked below (process-wide, and only ever raised).
+        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with _open(data, label) as img:
             width, height = img.size

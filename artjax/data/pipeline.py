@@ -12,7 +12,12 @@ chunk; the main process reports each once, counts it and re-batches the readable
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
+import os
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +83,22 @@ class _PrepareChunk:
         return {"image": np.stack(images) if images else None, "label": np.asarray(labels, np.int32), "bad": bad}
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int, worker_index: int, worker_count: int) -> None:
+    """Runs first in each grain worker: the kernel kills the worker when the trainer dies, by
+    SIGKILL too, so that no worker (a GB of memory, still decoding) outlives it. Linux only;
+    elsewhere workers end when they next find their queues closed."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        logging.warning("grain worker %d: prctl(PR_SET_PDEATHSIG) failed (errno %d)", worker_index, ctypes.get_errno())
+    if os.getppid() != parent:  # the trainer died before the request took effect
+        os._exit(1)
+
+
 def _not_empty(chunk: Chunk) -> bool:
     return len(chunk["label"]) > 0
 
@@ -97,7 +118,8 @@ def _batches(source: Source, order: grain.MapDataset, transform: Transform, seed
     # is the one knob for parallel decoding.
     ds = chunks.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
     if options.workers > 0:
-        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=options.workers))
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=options.workers),
+                            worker_init_fn=functools.partial(_die_with, os.getpid()))
     ds = ds.map(bad.drop).filter(_not_empty)
     return grain.experimental.RebatchIterDataset(ds, batch_size, drop_remainder=drop_remainder)
 

@@ -8,7 +8,9 @@ or to the cached size when data.cache_dir is set: the scan then fills the cache)
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,19 +26,26 @@ class ScanReport:
     widths: np.ndarray  # of the readable images, in record order
     heights: np.ndarray
     bad: list[tuple[str, str]]  # (record id, reason naming the file) per unreadable record
+    digests: dict[str, str]  # record id -> hash of its decoded pixels, for the readable records
 
     @property
     def num_records(self) -> int:
         return sum(self.class_counts)
 
 
-def _probe(source: Source, index: int) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
-    """((width, height), None) for a readable record, (None, (id, reason)) otherwise."""
+Probe = tuple[tuple[int, int, str, str] | None, tuple[str, str] | None]
+
+
+def _probe(source: Source, index: int) -> Probe:
+    """((width, height, id, pixel hash), None) for a readable record, (None, (id, reason)) otherwise."""
     try:
-        image = source.read(index)["image"]
+        record = source.read(index)
     except DecodeError as error:
         return None, (source[index]["id"], str(error))
-    return (image.shape[1], image.shape[0]), None
+    image = record["image"]
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    digest.update(str(image.shape).encode())
+    return (image.shape[1], image.shape[0], str(record["id"]), digest.hexdigest()), None
 
 
 def scan_source(source: Source, *, threads: int = 1) -> ScanReport:
@@ -47,7 +56,8 @@ def scan_source(source: Source, *, threads: int = 1) -> ScanReport:
             results = list(pool.map(lambda i: _probe(source, i), indices))
     else:
         results = [_probe(source, i) for i in indices]
-    sizes = np.array([size for size, _ in results if size is not None], np.int64).reshape(-1, 2)
+    readable = [found for found, _ in results if found is not None]
+    sizes = np.array([found[:2] for found in readable], np.int64).reshape(-1, 2)
     counts = np.bincount(source.labels(), minlength=len(source.class_names))
     return ScanReport(
         class_names=list(source.class_names),
@@ -55,7 +65,17 @@ def scan_source(source: Source, *, threads: int = 1) -> ScanReport:
         widths=sizes[:, 0],
         heights=sizes[:, 1],
         bad=[bad for _, bad in results if bad is not None],
+        digests={found[2]: found[3] for found in readable},
     )
+
+
+def identical_contents(*reports: ScanReport) -> list[list[str]]:
+    """Groups of records (ids, across all `reports`) whose decoded pixels are identical."""
+    groups = collections.defaultdict(list)
+    for report in reports:
+        for record, digest in report.digests.items():
+            groups[digest].append(record)
+    return sorted(sorted(ids) for ids in groups.values() if len(ids) > 1)
 
 
 def _stats(values: np.ndarray) -> str:

@@ -39,9 +39,10 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
     return rows
 
 
-def write_report(workdir: str, *, which: str = "best", gallery_size: int = 16, gradcam_count: int = 4,
-                 batch_size: int = 32) -> str:
-    """Writes DIR/report/ (index.html and its PNGs) and returns the path of index.html."""
+def write_report(workdir: str, *, which: str = "best", step: int | None = None, gallery_size: int = 16,
+                 gradcam_count: int = 4, batch_size: int = 32) -> str:
+    """Writes DIR/report/ (index.html and its PNGs) from the `which` checkpoint, or the one of
+    `step`, and returns the path of index.html."""
     if not os.path.isdir(workdir):
         raise FileNotFoundError(f"{workdir}: no such run directory")
     run_dir = RunDir(workdir)
@@ -65,7 +66,7 @@ def write_report(workdir: str, *, which: str = "best", gallery_size: int = 16, g
     # A report must not take down the run it describes: every piece that needs the checkpoint
     # or the data is attempted on its own, and a failure becomes a note on the page.
     try:
-        run = load_run(workdir, which=which)
+        run = load_run(workdir, which=which, step=step)
         class_names = run.class_names
         classifier = run.classifier(batch_size=batch_size)
         data = run.config.data
@@ -80,7 +81,7 @@ def write_report(workdir: str, *, which: str = "best", gallery_size: int = 16, g
         notes.append(f"no validation predictions ({type(error).__name__}: {error}); the confusion matrix and "
                      f"table come from the logged metrics, without gallery and Grad-CAM")
     else:
-        restored = f"{which} checkpoint, step {run.step}"
+        restored = f"{'chosen' if step is not None else which} checkpoint, step {run.step}"
         confusion = evaluation.confusion(len(class_names))
         origin = (f"{len(evaluation.labels)} validation images predicted by the {restored} "
                   f"(view {evaluation.view})")

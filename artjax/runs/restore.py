@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+from absl import logging
 from flax import nnx
 
 from artjax.config import load_saved_config
@@ -44,8 +45,10 @@ class RestoredRun:
                           batch_size=batch_size)
 
 
-def load_run(workdir: str, *, which: str = "best") -> RestoredRun:
-    """The model of `workdir`'s best (by checkpoint.best_metric) or latest checkpoint."""
+def load_run(workdir: str, *, which: str = "best", step: int | None = None) -> RestoredRun:
+    """The model of `workdir`'s checkpoint at `step`, or else its best (by checkpoint.best_metric)
+    or latest one. Damaged checkpoints are skipped with a warning for the newest intact one; a
+    damaged `step` is an error."""
     if which not in WHICH:
         raise ValueError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
     run_dir = RunDir(workdir)
@@ -55,11 +58,7 @@ def load_run(workdir: str, *, which: str = "best") -> RestoredRun:
     class_names, _ = run_dir.read_classes()
     checkpoints = Checkpoints.for_run(run_dir, config)
     try:
-        latest = checkpoints.latest_step()
-        if latest is None:
-            raise FileNotFoundError(f"{workdir} holds no checkpoint yet")
-        best = checkpoints.restore_meta(latest)["best"]
-        step = best["step"] if which == "best" and best else latest
+        step = _choose(checkpoints, workdir, which, step)
         built = setup.build(config, num_classes=len(class_names), steps_per_epoch=1)
         _, eval_graphdef, state = setup.split_modes(built, config)
         # Restore onto this process's first device, whatever topology wrote the checkpoint.
@@ -70,3 +69,29 @@ def load_run(workdir: str, *, which: str = "best") -> RestoredRun:
         checkpoints.close()
     model, _ = nnx.merge(eval_graphdef, state)
     return RestoredRun(model, config, class_names, step, step_meta["last_eval"])
+
+
+def _choose(checkpoints: Checkpoints, workdir: str, which: str, step: int | None) -> int:
+    """The step to restore: `step` if given (it must read whole), else the best or the newest
+    intact one."""
+    steps = checkpoints.steps()
+    if step is not None:
+        if step not in steps:
+            raise FileNotFoundError(f"{workdir} has no checkpoint at step {step} (it has {steps or 'none'})")
+        reason = checkpoints.damage(step)
+        if reason is not None:
+            raise ValueError(f"the checkpoint at step {step} of {workdir} is damaged: {reason}")
+        return step
+    latest = checkpoints.newest_intact()
+    if latest is None:
+        raise FileNotFoundError(f"{workdir} holds no checkpoint yet" if not steps else
+                                f"every checkpoint of {workdir} is damaged (steps {steps})")
+    best = checkpoints.restore_meta(latest)["best"]
+    if which == "latest" or not best or best["step"] == latest:
+        return latest
+    reason = checkpoints.damage(best["step"]) if best["step"] in steps else "not kept"
+    if reason is None:
+        return best["step"]
+    logging.warning("the best checkpoint of %s (step %d) is %s; using the newest intact one, step %d",
+                    workdir, best["step"], "not kept" if reason == "not kept" else f"damaged ({reason})", latest)
+    return latest

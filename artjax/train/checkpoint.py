@@ -5,29 +5,48 @@ Each checkpoint holds two items: `state`, the pure-dict pytree of (model, optimi
 epoch, the data-iterator state, the host-side schedule state and the validation metrics, so a
 resumed run continues with exactly the batches and random numbers it would have seen.
 The latest `keep` checkpoints and the best `keep_best` by a validation metric are preserved.
+
+A checkpoint can be damaged after it was written (a full disk, a copy cut short, a bad sector):
+`damage(step)` reads one whole, and `newest_intact` skips damaged ones with a warning naming
+them, so that a run resumes, predicts and reports from the newest checkpoint that reads.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
+import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from absl import logging
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
+from artjax import literal_paths
 from artjax.eval.metrics import lower_is_better
 from artjax.rundir import RunDir
+
+literal_paths.install()
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one short line (orbax and TensorStore messages run to many KB)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class Checkpoints:
     @classmethod
-    def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict) -> Checkpoints:
-        """The checkpoints of a run, kept as its `checkpoint.*` config says."""
+    def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict, *, training: bool = False) -> Checkpoints:
+        """The checkpoints of a run, kept as its `checkpoint.*` config says. `training`: the
+        caller holds the run's lock and will save; saves cut short by a kill are removed."""
         c = config.checkpoint
-        return cls(run_dir.checkpoints, keep=c.keep, keep_best=c.keep_best, best_metric=c.best_metric)
+        return cls(run_dir.checkpoints, keep=c.keep, keep_best=c.keep_best, best_metric=c.best_metric,
+                   clean_partial_saves=training)
 
-    def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str) -> None:
+    def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str,
+                 clean_partial_saves: bool = False) -> None:
         self.best_metric = best_metric
         policy = policies.AnyPreservationPolicy([
             policies.LatestN(n=keep),
@@ -38,12 +57,59 @@ class Checkpoints:
                 keep_checkpoints_without_metrics=False,
             ),
         ])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False)
-        self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
-                                             item_names=("state", "meta"))
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False,
+                                               cleanup_tmp_directories=clean_partial_saves)
+        self.after_first_save: Callable[[], None] | None = None  # run once, after this process's first save
+        self.directory = os.path.abspath(directory)
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={
+            "state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def damage(self, step: int) -> str | None:
+        """Why the checkpoint at `step` cannot be read, or None when all of it reads (onto one
+        local device, whatever topology wrote it)."""
+        try:
+            shapes = self.manager.item_metadata(step).state
+            if shapes is None:
+                return "its array metadata is missing"
+            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), shapes)
+            self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                                               meta=ocp.args.JsonRestore()))
+        except Exception as error:  # orbax and TensorStore raise many types for damaged files
+            return first_line(error)
+        return None
+
+    def newest_intact(self, *, quarantine: str | None = None) -> int | None:
+        """The newest step whose checkpoint reads whole (None when there is none). Each damaged
+        newer one is named in a warning and, with `quarantine` (a directory), moved there so
+        that training can save that step again; nothing is deleted."""
+        moved = False
+        found = None
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            reason = self.damage(step)
+            if reason is None:
+                found = step
+                break
+            logging.warning("checkpoint %s is damaged and skipped: %s", os.path.join(self.directory, str(step)),
+                            reason)
+            if quarantine is not None and jax.process_index() == 0:
+                os.makedirs(quarantine, exist_ok=True)
+                target = os.path.join(quarantine, str(step))
+                suffix = 1
+                while os.path.exists(target):
+                    target, suffix = os.path.join(quarantine, f"{step}.{suffix}"), suffix + 1
+                os.rename(os.path.join(self.directory, str(step)), target)
+                logging.warning("moved it to %s", target)
+                moved = True
+        if moved:
+            self.manager.reload()
+        return found
 
     def save(self, step: int, state: Any, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
         # Only the selection metric goes to orbax: BestN ranks by it, mid-epoch saves carry none.
@@ -51,6 +117,9 @@ class Checkpoints:
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         meta=ocp.args.JsonSave(meta)),
                           metrics=ranking, force=True)
+        if self.after_first_save is not None:
+            hook, self.after_first_save = self.after_first_save, None
+            hook()
 
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
         restored = self.manager.restore(step, args=ocp.args.Composite(

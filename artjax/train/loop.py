@@ -4,11 +4,18 @@
 continue exactly (model, optimiser, step, RNG, data-iterator position, schedule state) lives in
 the checkpoint: the arrays in its state item, the rest (`Progress`) in its JSON item. Re-running
 the command on the same workdir resumes, and on a finished run just reports.
+
+What protects a run: the workdir lock (one process trains in a directory), the run identity
+(a resume must see the same model, classes and data, or it stops naming each difference),
+damaged checkpoints skipped for the newest intact one, SIGTERM / SIGINT saving before they stop
+(interrupt.py), and a NaN loss stopping before anything is saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -20,12 +27,13 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from artjax.data import catalog, pipeline, scan
+from artjax.data import catalog, integrity, pipeline, scan
 from artjax.data.sources import Source
 from artjax.eval import metrics
 from artjax.rundir import RunDir
 from artjax.train import losses, optim
-from artjax.train.checkpoint import Checkpoints
+from artjax.train.checkpoint import Checkpoints, first_line
+from artjax.train.interrupt import Interrupted, StopRequests
 from artjax.train.logs import MetricsLog
 from artjax.train.mesh import replicate, to_global
 from artjax.train.trainer import Trainer, make_trainer
@@ -33,6 +41,10 @@ from artjax.train.trainer import Trainer, make_trainer
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or Inf; the last checkpoint is left as it was."""
+
+
+class NotTheSameRun(ValueError):
+    """The workdir holds a run this config cannot resume (another model, classes or data)."""
 
 
 @dataclasses.dataclass
@@ -105,31 +117,45 @@ def _say(*args: Any) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     """Trains (or resumes, or reports a finished run) in `workdir`."""
     run_dir = RunDir(workdir)
-    os.makedirs(workdir, exist_ok=True)
-    _check_same_run(config, run_dir)
-    checkpoints = Checkpoints.for_run(run_dir, config)
-    try:
-        resumed_from = checkpoints.latest_step()
-        if resumed_from is not None:
-            saved = Progress.from_meta(checkpoints.restore_meta(resumed_from))
-            if saved.epoch >= config.train.epochs:  # finished: report without building anything
-                _say(f"run in {workdir} is finished (step {resumed_from}, epoch {saved.epoch}); final metrics:")
-                _say(_format_metrics(saved.last_eval))
-                return RunResult.of(resumed_from, saved, resumed_from)
-        data = open_data(config)
-        trainer = make_trainer(config, num_classes=len(data.class_names), steps_per_epoch=data.steps_per_epoch,
-                               class_weights=_class_weights(config, data))
-        _say(f"{config.model.name}: {trainer.total_params:,} parameters, {trainer.trainable_params:,} trainable")
-        log = MetricsLog(run_dir, enabled=jax.process_index() == 0)
+    # One process trains in a workdir; on several hosts, process 0 holds the lock for all.
+    with run_dir.lock() if jax.process_index() == 0 else contextlib.nullcontext(), StopRequests() as stop:
+        checkpoints = Checkpoints.for_run(run_dir, config, training=True)
         try:
-            state, progress = _start(config, data, trainer, checkpoints, log, resumed_from)
-            if jax.process_index() == 0:
-                _save_run_info(run_dir, config, progress)
-            step, progress = _train(config, data, trainer, state, progress, checkpoints, log, resumed_from or 0)
+            return _run(config, run_dir, checkpoints, stop)
         finally:
-            log.close()
+            checkpoints.close()
+
+
+def _run(config: ml_collections.ConfigDict, run_dir: RunDir, checkpoints: Checkpoints,
+         stop: StopRequests) -> RunResult:
+    had_checkpoints = checkpoints.latest_step() is not None
+    resumed_from = checkpoints.newest_intact(quarantine=run_dir.corrupt)
+    if had_checkpoints and resumed_from is None:  # never start over silently on top of a run
+        raise FileNotFoundError(f"every checkpoint of {run_dir.path} is damaged (moved to {run_dir.corrupt}); "
+                                "rerun the command to train from the start")
+    identity = _config_identity(config)
+    if resumed_from is not None:
+        _check_same_run(run_dir, identity)
+        saved = Progress.from_meta(checkpoints.restore_meta(resumed_from))
+        if saved.epoch >= config.train.epochs:  # finished: report without building anything
+            _say(f"run in {run_dir.path} is finished (step {resumed_from}, epoch {saved.epoch}); final metrics:")
+            _say(_format_metrics(saved.last_eval))
+            return RunResult.of(resumed_from, saved, resumed_from)
+    data = open_data(config)
+    identity.update(_data_identity(data))
+    if resumed_from is not None:
+        _check_same_run(run_dir, _data_identity(data))
+    trainer = make_trainer(config, num_classes=len(data.class_names), steps_per_epoch=data.steps_per_epoch,
+                           class_weights=_class_weights(config, data))
+    _say(f"{config.model.name}: {trainer.total_params:,} parameters, {trainer.trainable_params:,} trainable")
+    log = MetricsLog(run_dir, enabled=jax.process_index() == 0)
+    if jax.process_index() == 0:  # once there is a checkpoint they describe, never before
+        checkpoints.after_first_save = functools.partial(_save_run_info, run_dir, config, data, trainer, identity)
+    try:
+        state, progress = _start(config, data, trainer, checkpoints, log, resumed_from, run_dir)
+        step, progress = _train(config, data, trainer, state, progress, checkpoints, log, resumed_from or 0, stop)
     finally:
-        checkpoints.close()
+        log.close()
     if data.bad.reasons:
         _say(f"skipped {len(data.bad.reasons)} unreadable image(s) (listed in the log above)")
     return RunResult.of(step, progress, resumed_from)
@@ -171,15 +197,22 @@ def _class_weights(config: ml_collections.ConfigDict, data: Data) -> np.ndarray 
 # --- Start or resume ------------------------------------------------------------------------------
 
 def _start(config: ml_collections.ConfigDict, data: Data, trainer: Trainer, checkpoints: Checkpoints,
-           log: MetricsLog, resumed_from: int | None) -> tuple[Any, Progress]:
+           log: MetricsLog, resumed_from: int | None, run_dir: RunDir) -> tuple[Any, Progress]:
     """The state to train from: fresh, or the latest checkpoint's (restored onto the mesh)."""
     plateau = trainer.plateau
     progress = Progress(class_names=data.class_names, preprocessing=trainer.preprocessing.to_dict(),
                         trainable_params=trainer.trainable_params, total_params=trainer.total_params,
                         plateau=plateau.state_dict() if plateau else None)
     if resumed_from is None:
+        log.truncate_after(0)  # rows of an attempt killed before its first checkpoint
         return trainer.state, progress
-    state, meta = checkpoints.restore(resumed_from, jax.tree.map(_abstract, trainer.state))
+    try:
+        state, meta = checkpoints.restore(resumed_from, jax.tree.map(_abstract, trainer.state))
+    except Exception as error:  # the checkpoint reads whole (newest_intact): its tree is another one
+        changed = _config_changes(run_dir, config) or ["(no config key differs from config.json)"]
+        raise NotTheSameRun(f"the checkpoint at step {resumed_from} in {run_dir.path} does not fit the model and "
+                            f"optimiser this config builds ({first_line(error)[:120]}); config keys changed since "
+                            "the run started:\n  " + "\n  ".join(changed)) from None
     progress = Progress.from_meta(meta)
     log.truncate_after(resumed_from)
     if plateau:
@@ -195,10 +228,10 @@ def _abstract(x: Any) -> Any:
 # --- Epochs ---------------------------------------------------------------------------------------
 
 def _train(config: ml_collections.ConfigDict, data: Data, trainer: Trainer, state: Any, progress: Progress,
-           checkpoints: Checkpoints, log: MetricsLog, step: int) -> tuple[int, Progress]:
+           checkpoints: Checkpoints, log: MetricsLog, step: int, stop: StopRequests) -> tuple[int, Progress]:
     """Epochs from `progress.epoch` to the end (or an early stop); returns (step, progress)."""
     for epoch in range(progress.epoch, config.train.epochs):
-        state, step = _train_epoch(config, data, trainer, state, progress, checkpoints, log, epoch, step)
+        state, step = _train_epoch(config, data, trainer, state, progress, checkpoints, log, epoch, step, stop)
         progress = dataclasses.replace(progress, epoch=epoch + 1, iterator=None)
         evaluated = (epoch + 1) % config.eval.every_epochs == 0 or epoch + 1 == config.train.epochs
         if evaluated:
@@ -210,24 +243,49 @@ def _train(config: ml_collections.ConfigDict, data: Data, trainer: Trainer, stat
         checkpoints.save(step, state, progress.to_meta(), metrics=_scalars(progress.last_eval) if evaluated else None)
         if progress.epoch >= config.train.epochs:
             break
+        if _stop_now(stop, step, every=1):  # a signal during the evaluation: the epoch is saved
+            raise Interrupted(step, stop.signum)
     return step, progress
 
 
 def _train_epoch(config: ml_collections.ConfigDict, data: Data, trainer: Trainer, state: Any, progress: Progress,
-                 checkpoints: Checkpoints, log: MetricsLog, epoch: int, step: int) -> tuple[Any, int]:
+                 checkpoints: Checkpoints, log: MetricsLog, epoch: int, step: int,
+                 stop: StopRequests) -> tuple[Any, int]:
     """One epoch of train steps (from a mid-epoch position when resuming); mid-epoch checkpoints
-    every checkpoint.every_steps; returns (state, step)."""
+    every checkpoint.every_steps and when a stop is requested; returns (state, step)."""
     batches = pipeline.train_batches(data.train, epoch=epoch, batch_size=data.local_batch,
                                      transform=trainer.train_transform, seed=config.seed, bad=data.bad,
                                      options=data.options, process_index=jax.process_index(),
                                      process_count=jax.process_count())
     if progress.iterator is not None:
-        batches.set_state(progress.iterator)
-    end = (epoch + 1) * data.steps_per_epoch
-    every = config.checkpoint.every_steps
+        try:
+            batches.set_state(progress.iterator)
+        except (KeyError, IndexError, TypeError, ValueError):  # grain's state layout follows the worker count
+            batches.close()
+            raise NotTheSameRun(f"the checkpoint at step {step} was saved in the middle of an epoch by a pipeline "
+                                f"with another data.workers than {config.data.workers}; resume with the value it "
+                                "was saved with (the run's config.json records it)") from None
     bar = tqdm(total=data.steps_per_epoch, initial=step - epoch * data.steps_per_epoch,
                disable=jax.process_index() != 0, desc=f"epoch {epoch + 1}/{config.train.epochs}", unit="step",
                dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr)
+    try:
+        state, step = _steps(config, data, trainer, state, progress, checkpoints, log, epoch, step, stop, batches, bar)
+    finally:
+        bar.close()
+        batches.close()  # worker processes end with the epoch, also when it is cut short
+    if step != (epoch + 1) * data.steps_per_epoch:
+        raise pipeline.UnreadableImages(f"epoch {epoch + 1} ran out of readable training images after "
+                                        f"{len(data.bad.reasons)} unreadable ones; run `python -m artjax.data` "
+                                        "on this config to list them")
+    return state, step
+
+
+def _steps(config: ml_collections.ConfigDict, data: Data, trainer: Trainer, state: Any, progress: Progress,
+           checkpoints: Checkpoints, log: MetricsLog, epoch: int, step: int, stop: StopRequests,
+           batches: Any, bar: tqdm) -> tuple[Any, int]:
+    """The train steps of one epoch's `batches`; returns (state, step)."""
+    end = (epoch + 1) * data.steps_per_epoch
+    every = config.checkpoint.every_steps
     pending: list[jax.Array] = []  # losses since the last host sync
     tick, tick_step = time.perf_counter(), step
     for batch in batches:
@@ -235,9 +293,10 @@ def _train_epoch(config: ml_collections.ConfigDict, data: Data, trainer: Trainer
         pending.append(out["loss"])
         step += 1
         bar.update(1)
-        save_now = every and step % every == 0
+        stopping = _stop_now(stop, step, every=config.train.log_every_steps)
+        save_now = (every and step % every == 0) or stopping
         if len(pending) == config.train.log_every_steps or step == end or save_now:
-            recent = _check_finite(pending, step)
+            recent = _check_finite(pending, step, checkpoints)
             rate = (step - tick_step) * config.train.batch_size / (time.perf_counter() - tick)
             lr = optim.get_lr(state)
             bar.set_postfix(loss=f"{recent[-1]:.4f}", img_s=f"{rate:.1f}", lr=f"{lr:.3g}")
@@ -245,24 +304,35 @@ def _train_epoch(config: ml_collections.ConfigDict, data: Data, trainer: Trainer
                                       "images_per_sec": rate})
             pending, tick, tick_step = [], time.perf_counter(), step
         if step == end:
-            break
+            break  # a stop requested now waits for the epoch's evaluation and checkpoint (_train)
         if save_now:
             meta = dataclasses.replace(progress, epoch=epoch, iterator=batches.get_state()).to_meta()
             checkpoints.save(step, state, meta)
-    bar.close()
-    if step != end:
-        raise pipeline.UnreadableImages(f"epoch {epoch + 1} ran out of readable training images after "
-                                        f"{len(data.bad.reasons)} unreadable ones; run `python -m artjax.data` "
-                                        "on this config to list them")
+        if stopping:
+            raise Interrupted(step, stop.signum)
     return state, step
 
 
-def _check_finite(pending: list[jax.Array], step: int) -> np.ndarray:
+def _stop_now(stop: StopRequests, step: int, *, every: int) -> bool:
+    """Whether to stop after `step`. Hosts must agree (a checkpoint save is collective), so with
+    several processes they share their flags every `every` steps; one process decides alone."""
+    if jax.process_count() == 1:
+        return stop.requested
+    if step % every:
+        return False
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(stop.requested))))
+
+
+def _check_finite(pending: list[jax.Array], step: int, checkpoints: Checkpoints) -> np.ndarray:
     losses_ = np.asarray(jax.device_get(pending), np.float64)
     if not np.all(np.isfinite(losses_)):
         first = step - len(losses_) + int(np.argmin(np.isfinite(losses_))) + 1
+        last = checkpoints.latest_step()
+        kept = f"the checkpoint at step {last} is intact" if last is not None else "no checkpoint was saved yet"
         raise NonFiniteLoss(f"loss is {losses_[~np.isfinite(losses_)][0]} at step {first}; stopped without "
-                            "saving, the last checkpoint is intact (try a lower optimizer.learning_rate)")
+                            f"saving, {kept} (try a lower optimizer.learning_rate)")
     return losses_
 
 
@@ -311,22 +381,76 @@ def _format_metrics(result: dict[str, Any]) -> str:
 
 # --- Run files ------------------------------------------------------------------------------------
 
-_RUN_IDENTITY = ("model.name", "model.num_classes", "model.head", "data.source", "data.image_size")
+# Config keys that fix the state tree or the order of the batches: a resume must keep them.
+IDENTITY_KEYS = ("model.name", "model.head", "model.pyramid", "model.resizer", "data.source", "data.image_size",
+                 "train.freeze", "train.batch_size", "optimizer.name", "seed")
 
 
-def _check_same_run(config: ml_collections.ConfigDict, run_dir: RunDir) -> None:
-    """Refuses to resume a workdir written by a run with another model or data."""
+def _config_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    tree = json.loads(config.to_json_best_effort())
+    return {"config": {key: _lookup(tree, key) for key in IDENTITY_KEYS}}
+
+
+def _data_identity(data: Data) -> dict[str, Any]:
+    return {"class_names": list(data.class_names),
+            "data": {"train": integrity.fingerprint(data.train), "val": integrity.fingerprint(data.val)}}
+
+
+def _lookup(tree: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
+def _saved_identity(run_dir: RunDir) -> dict[str, Any]:
+    """DIR/identity.json; for a run written before it existed, what its config and classes hold."""
+    saved = run_dir.read_identity()
+    if saved is not None:
+        return saved
+    old = run_dir.read_config_json()
+    if old is None:
+        return {}
+    config = {}
+    for key in IDENTITY_KEYS:
+        try:
+            config[key] = _lookup(old, key)
+        except KeyError:
+            continue
+    return {"config": config, "class_names": run_dir.read_classes()[0]}
+
+
+def _differences(saved: Any, current: Any, name: str) -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [line for key in sorted(set(saved) | set(current))
+                for line in _differences(saved.get(key), current.get(key), f"{name}.{key}" if name else key)]
+    if isinstance(saved, list) and isinstance(current, list) and name == "class_names":
+        saved, current = ", ".join(saved), ", ".join(current)
+    return [] if saved == current else [f"{name}: the run has {saved!r}, this config {current!r}"]
+
+
+def _check_same_run(run_dir: RunDir, current: dict[str, Any]) -> None:
+    """Refuses to resume a run whose saved identity differs from `current` in any part both
+    have (its config keys, or its classes and data): one line per difference."""
+    saved = _saved_identity(run_dir)
+    changed = []
+    for part, value in current.items():
+        if part in saved:
+            known = saved[part]
+            if part == "config":  # an older run may lack a key: only compare what it recorded
+                value = {key: v for key, v in value.items() if key in known}
+            changed += _differences(known, value, "" if part == "config" else part)
+    if changed:
+        raise NotTheSameRun(f"{run_dir.path} holds a run this config cannot resume; use another --workdir or "
+                            "the run's own config and data:\n  " + "\n  ".join(changed))
+
+
+def _config_changes(run_dir: RunDir, config: ml_collections.ConfigDict) -> list[str]:
     saved = run_dir.read_config_json()
-    if saved is None:
-        return
-    current = json.loads(config.to_json_best_effort())
-    for key in _RUN_IDENTITY:
-        section, name = key.split(".")
-        if saved[section][name] != current[section][name]:
-            raise ValueError(f"workdir {run_dir.path} holds a run with {key}={saved[section][name]!r}, not "
-                             f"{current[section][name]!r}; use another --workdir")
+    return [] if saved is None else _differences(saved, json.loads(config.to_json_best_effort()), "")
 
 
-def _save_run_info(run_dir: RunDir, config: ml_collections.ConfigDict, progress: Progress) -> None:
+def _save_run_info(run_dir: RunDir, config: ml_collections.ConfigDict, data: Data, trainer: Trainer,
+                   identity: dict[str, Any]) -> None:
     run_dir.write_config(config.to_json_best_effort(indent=2))
-    run_dir.write_classes(progress.class_names, progress.preprocessing)
+    run_dir.write_classes(data.class_names, trainer.preprocessing.to_dict())
+    run_dir.write_identity(identity)

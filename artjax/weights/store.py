@@ -25,6 +25,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from artjax import literal_paths
+
+literal_paths.install()
+
 FORMAT = 1
 METADATA = "artjax_weights.json"
 STATE = "state"
