@@ -179,7 +179,16 @@ class RunDir:
         if not os.path.exists(self.metrics):
             return []
         with open(self.metrics) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            lines = [line for line in f if line.strip()]
+        records = []
+        for i, line in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1 or line.endswith("\n"):
+                    raise ValueError(f"{self.metrics}: line {i + 1} is not JSON") from None
+                # the last line of a process killed mid-append: dropped, the step is logged again
+        return records
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.metrics, "a") as f:

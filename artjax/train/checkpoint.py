@@ -13,7 +13,10 @@ them, so that a run resumes, predicts and reports from the newest checkpoint tha
 
 from __future__ import annotations
 
+import io
 import os
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +76,9 @@ class Checkpoints:
     def damage(self, step: int) -> str | None:
         """Why the checkpoint at `step` cannot be read, or None when all of it reads (onto one
         local device, whatever topology wrote it)."""
+        # A failed read leaves TensorStore callbacks that print tracebacks ("Event loop is closed")
+        # from their threads once orbax's event loop is gone: they are caught here, not shown.
+        saved, sys.stderr = sys.stderr, io.StringIO()
         try:
             shapes = self.manager.item_metadata(step).state
             if shapes is None:
@@ -82,7 +88,10 @@ class Checkpoints:
             self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                meta=ocp.args.JsonRestore()))
         except Exception as error:  # orbax and TensorStore raise many types for damaged files
+            time.sleep(0.5)  # the stragglers finish
             return first_line(error)
+        finally:
+            sys.stderr = saved
         return None
 
     def newest_intact(self, *, quarantine: str | None = None) -> int | None:

@@ -109,9 +109,9 @@ def test_pixel_limit_stops_before_decoding():
 
 
 def test_pillow_bomb_limit_becomes_image_too_large(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses above 2x this
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # raised to max_pixels; Pillow refuses above 2x that
     with pytest.raises(ImageTooLarge):
-        decode_image(jpeg_bytes(np.zeros((20, 20, 3), np.uint8)), max_pixels=LIMIT)
+        decode_image(jpeg_bytes(np.zeros((20, 20, 3), np.uint8)), max_pixels=150)
 
 
 def test_draft_decodes_large_jpeg_at_reduced_scale_keeping_short_side():

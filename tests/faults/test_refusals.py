@@ -253,3 +253,16 @@ def test_max_pixels_above_pillows_own_limit_takes_effect(tmp_path, monkeypatch):
     assert decode_image(str(path), max_pixels=1000).shape == (30, 30, 3)
     with pytest.raises(Exception, match="exceeds data.max_pixels=800"):
         decode_image(str(path), max_pixels=800)
+
+
+def test_a_partial_last_metrics_line_is_dropped_and_a_bad_one_elsewhere_named(tmp_path):
+    run_dir = RunDir(str(tmp_path))
+    run_dir.append_metrics({"split": "train", "step": 1, "loss": 1.0})
+    with open(run_dir.metrics, "a") as f:
+        f.write('{"split": "train", "st')  # a kill in the middle of an append
+    assert run_dir.read_metrics() == [{"split": "train", "step": 1, "loss": 1.0}]
+    with open(run_dir.metrics, "a") as f:
+        f.write("\n")
+    run_dir.append_metrics({"split": "train", "step": 2, "loss": 1.0})
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        run_dir.read_metrics()
