@@ -4,6 +4,7 @@ override keys."""
 from __future__ import annotations
 
 import importlib.util
+import ast
 import json
 import os
 
@@ -32,6 +33,30 @@ def check_key(config: ml_collections.ConfigDict, key: str) -> None:
     if key not in keys:
         raise ConfigError(key, f"unknown key{suggestion(key, keys)}")
 
+
+
+def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Sets dotted `key` from command-line `text`, read as the field's type (booleans as
+    true/false, numbers as numbers, tuples as Python literals), as `--config.key=value` does."""
+    check_key(config, key)
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    current = node[leaf]
+    try:
+        if isinstance(current, bool):
+            value = {"true": True, "false": False}[text.strip().lower()]
+        elif isinstance(current, (int, float)):
+            value = type(current)(text)
+        elif isinstance(current, str):
+            value = text
+        else:
+            value = ast.literal_eval(text)
+            value = tuple(value) if isinstance(current, tuple) and isinstance(value, (list, tuple)) else value
+    except (KeyError, ValueError, SyntaxError):
+        raise ConfigError(key, f"cannot read {text!r} as a {type(current).__name__}") from None
+    node[leaf] = value
 
 
 def load_saved_config(path: str) -> ml_collections.ConfigDict:

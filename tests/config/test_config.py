@@ -71,3 +71,18 @@ def test_every_experiment_loads_and_validates():
     for path in experiments:
         for variant in ("", ":smoke"):
             validate(load_config(f"{path}{variant}"))
+
+
+def test_command_line_overrides_are_read_as_the_fields_type():
+    from artjax.config import apply_override
+
+    config = defaults()
+    for key, text, value in [("train.epochs", "3", 3), ("optimizer.learning_rate", "5", 5.0),
+                             ("data.strict", "True", True), ("train.freeze", "('stem', 'stage1')", ("stem", "stage1")),
+                             ("model.name", "resnet18", "resnet18")]:
+        apply_override(config, key, text)
+        assert config[key.split(".")[0]][key.split(".")[1]] == value
+    with pytest.raises(ConfigError, match="'train.epochs': cannot read '1.5' as a int"):
+        apply_override(config, "train.epochs", "1.5")
+    with pytest.raises(ConfigError, match="unknown key .*did you mean 'train.epochs'"):
+        apply_override(config, "train.epoch", "2")
