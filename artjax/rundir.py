@@ -139,10 +139,7 @@ class RunDir:
 
     def read_config_json(self) -> dict[str, Any] | None:
         """The saved config as plain JSON (None before the first run wrote it)."""
-        if not os.path.exists(self.config):
-            return None
-        with open(self.config) as f:
-            return json.load(f)
+        return _read_json(self.config)
 
     def write_config(self, config_json: str) -> None:
         _write_atomically(self.config, config_json)
@@ -164,10 +161,8 @@ class RunDir:
     # ----------------------------------------------------------------------- identity.json
 
     def read_identity(self) -> dict[str, Any] | None:
-        if not os.path.exists(self.identity):
-            return None
-        with open(self.identity) as f:
-            return json.load(f)
+        """The saved run identity (None for a run written before identity.json existed)."""
+        return _read_json(self.identity)
 
     def write_identity(self, identity: dict[str, Any]) -> None:
         _write_atomically(self.identity, json.dumps(identity, indent=2))
@@ -198,6 +193,13 @@ class RunDir:
         """Drops records past `step`: a resumed run redoes them from its checkpoint."""
         kept = [r for r in self.read_metrics() if r["step"] <= step]
         _write_atomically(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def _read_json(path: str) -> Any:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def _write_atomically(path: str, text: str) -> None:

@@ -89,9 +89,13 @@ def _choose(checkpoints: Checkpoints, workdir: str, which: str, step: int | None
     best = checkpoints.restore_meta(latest)["best"]
     if which == "latest" or not best or best["step"] == latest:
         return latest
-    reason = checkpoints.damage(best["step"]) if best["step"] in steps else "not kept"
-    if reason is None:
-        return best["step"]
+    if best["step"] not in steps:
+        problem = "not kept"
+    else:
+        reason = checkpoints.damage(best["step"])
+        if reason is None:
+            return best["step"]
+        problem = f"damaged ({reason})"
     logging.warning("the best checkpoint of %s (step %d) is %s; using the newest intact one, step %d",
-                    workdir, best["step"], "not kept" if reason == "not kept" else f"damaged ({reason})", latest)
+                    workdir, best["step"], problem, latest)
     return latest
