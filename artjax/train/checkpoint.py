@@ -13,6 +13,8 @@ them, so that a run resumes, predicts and reports from the newest checkpoint tha
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import io
 import os
 import sys
@@ -39,6 +41,31 @@ def first_line(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+RANKING = "ranking"  # the meta item's copy of the selection metric (None for unevaluated saves)
+
+
+@dataclasses.dataclass
+class _Info:
+    step: int
+    metrics: dict[str, Any] | None
+    time: datetime.datetime
+
+
+@dataclasses.dataclass
+class _BestNRecorded(policies.BestN):
+    """BestN that also ranks the checkpoints an earlier process saved. Without a `best_fn`,
+    orbax keeps the metrics given to `save` in memory only: after a resume every older
+    checkpoint looked unranked and the best one was deleted at the next saves. The ranking
+    therefore also travels in each checkpoint's meta item, read back here when needed."""
+
+    recorded: Callable[[int], dict[str, Any] | None] | None = None
+
+    def should_preserve(self, checkpoints: Any, *, context: Any) -> Any:
+        seen = [cp if cp.metrics is not None else _Info(cp.step, self.recorded(cp.step), cp.time)
+                for cp in checkpoints]
+        return super().should_preserve(seen, context=context)
+
+
 class Checkpoints:
     @classmethod
     def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict, *, training: bool = False) -> Checkpoints:
@@ -51,13 +78,15 @@ class Checkpoints:
     def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str,
                  clean_partial_saves: bool = False) -> None:
         self.best_metric = best_metric
+        self._rankings: dict[int, dict[str, float] | None] = {}
         policy = policies.AnyPreservationPolicy([
             policies.LatestN(n=keep),
-            policies.BestN(
+            _BestNRecorded(
                 get_metric_fn=lambda metrics: metrics[best_metric],
                 reverse=lower_is_better(best_metric),  # BestN keeps the tail of an ascending sort
                 n=keep_best,
                 keep_checkpoints_without_metrics=False,
+                recorded=self._recorded_ranking,
             ),
         ])
         options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False,
@@ -123,8 +152,9 @@ class Checkpoints:
     def save(self, step: int, state: Any, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
         # Only the selection metric goes to orbax: BestN ranks by it, mid-epoch saves carry none.
         ranking = {self.best_metric: float(metrics[self.best_metric])} if metrics else None
+        self._rankings[step] = ranking
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                        meta=ocp.args.JsonSave(meta)),
+                                                        meta=ocp.args.JsonSave({**meta, RANKING: ranking})),
                           metrics=ranking, force=True)
         if self.after_first_save is not None:
             hook, self.after_first_save = self.after_first_save, None
@@ -134,6 +164,14 @@ class Checkpoints:
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
         return restored.state, restored.meta
+
+    def _recorded_ranking(self, step: int) -> dict[str, float] | None:
+        if step not in self._rankings:
+            try:
+                self._rankings[step] = self.restore_meta(step).get(RANKING)
+            except Exception:  # noqa: BLE001 - a damaged or pre-ranking checkpoint ranks as unevaluated
+                self._rankings[step] = None
+        return self._rankings[step]
 
     def restore_meta(self, step: int) -> dict[str, Any]:
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta

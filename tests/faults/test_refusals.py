@@ -266,3 +266,22 @@ def test_a_partial_last_metrics_line_is_dropped_and_a_bad_one_elsewhere_named(tm
     run_dir.append_metrics({"split": "train", "step": 2, "loss": 1.0})
     with pytest.raises(ValueError, match="line 2 is not JSON"):
         run_dir.read_metrics()
+
+
+def test_the_best_checkpoint_survives_a_resume(tmp_path):
+    import jax.numpy as jnp
+
+    from artjax.train.checkpoint import Checkpoints
+
+    def checkpoints():
+        return Checkpoints(str(tmp_path), keep=2, keep_best=1, best_metric="accuracy")
+
+    first = checkpoints()
+    first.save(4, {"a": jnp.ones(2)}, {"epoch": 1}, metrics={"accuracy": 0.9})
+    first.save(5, {"a": jnp.ones(2)}, {"epoch": 1}, metrics={"accuracy": 0.5})
+    first.close()
+    resumed = checkpoints()  # a new process: orbax itself kept the metrics in memory only
+    for step in (6, 7):
+        resumed.save(step, {"a": jnp.ones(2)}, {"epoch": 1})
+    assert resumed.steps() == [4, 6, 7]  # the best (step 4) kept, the worse evaluated one dropped
+    resumed.close()
