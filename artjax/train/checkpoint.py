@@ -66,6 +66,10 @@ class _BestNRecorded(policies.BestN):
         return super().should_preserve(seen, context=context)
 
 
+def _without_ranking(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != RANKING}
+
+
 class Checkpoints:
     @classmethod
     def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict, *, training: bool = False) -> Checkpoints:
@@ -163,17 +167,21 @@ class Checkpoints:
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-        return restored.state, restored.meta
+        return restored.state, _without_ranking(restored.meta)
 
     def _recorded_ranking(self, step: int) -> dict[str, float] | None:
         if step not in self._rankings:
             try:
-                self._rankings[step] = self.restore_meta(step).get(RANKING)
+                self._rankings[step] = self._read_meta(step).get(RANKING)
             except Exception:  # noqa: BLE001 - a damaged or pre-ranking checkpoint ranks as unevaluated
                 self._rankings[step] = None
         return self._rankings[step]
 
     def restore_meta(self, step: int) -> dict[str, Any]:
+        """The meta item as it was given to `save`."""
+        return _without_ranking(self._read_meta(step))
+
+    def _read_meta(self, step: int) -> dict[str, Any]:
         return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
     def close(self) -> None:
