@@ -6,8 +6,9 @@
 Each grid value runs as `--config file:fixed,key=value` in DIR/key=value; re-running the sweep
 resumes unfinished runs and skips finished ones; every run ends with its report, as with
 `artjax.main`. The markdown table (scenario, trainable
-parameters, best validation loss / accuracy / macro-F1, epoch of the best) goes to stdout and
-DIR/results.md. A grid key that is a flag rather than key=value (`--grid resizer,resizer_cbam`)
+parameters, train accuracy, validation accuracy / macro-F1 / loss and the epoch of the selected
+checkpoint) goes to stdout and DIR/results.md; DIR/sweep.html shows it with the runs' validation
+curves overlaid and links to every run's report (artjax/runs/compare.py). A grid key that is a flag rather than key=value (`--grid resizer,resizer_cbam`)
 runs each flag as the variant. `--config.a.b=value` overrides (the `=` form) apply to every run,
 as with `artjax.main`: a data root, a smaller model, a different number of epochs.
 """
@@ -50,16 +51,6 @@ def runs(config_spec: str, grid: str) -> list[tuple[str, str]]:
     return [(name, f"{path}:{','.join(filter(None, [fixed, name]))}") for name in names]
 
 
-def table(rows: list[tuple[str, object]]) -> str:
-    lines = ["| scenario | trainable params | best val loss | best val accuracy | best val macro-F1 | best epoch |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, r in rows:
-        b = r.best
-        scores = " | ".join(f"{b.get(k, float('nan')):.4f}" for k in ("loss", "accuracy", "macro_f1"))
-        lines.append(f"| {name} | {r.trainable_params:,} | {scores} | {r.best_epoch} |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1 or not (_CONFIG.value and _GRID.value and _WORKDIR.value):
         print("artjax: usage: python -m artjax.sweep --config FILE[:variants] --grid key=v1,v2 --workdir DIR",
@@ -68,6 +59,7 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     from artjax.config import ConfigError, apply_override, load_config, validate
+    from artjax.runs import compare
     from artjax.runs.errors import training_errors
     from artjax.runs.finish import finish_run
     from artjax.train import loop
@@ -82,18 +74,18 @@ def main(argv: list[str]) -> None:
     except ConfigError as error:
         print(f"artjax: {error}", file=sys.stderr)
         sys.exit(2)
-    results = []
+    rows = []
     with training_errors():  # a stopped run stops the sweep; rerunning it resumes that run
         for name, config in configs:
             print(f"== {name}")
             workdir = os.path.join(_WORKDIR.value, name)
             result = loop.run(config, workdir)
-            results.append((name, result))
             print(f"report: {finish_run(workdir, config, trained=result.trained)}")
-    text = table(results)
-    with open(os.path.join(_WORKDIR.value, "results.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
+            rows.append(compare.run_row(name, workdir, trainable_params=result.trainable_params,
+                                        selected_epoch=result.best_epoch))
+    page = compare.write_comparison(_WORKDIR.value, rows, title=f"sweep: {_CONFIG.value} over {_GRID.value}")
+    print(compare.table(rows))
+    print(f"comparison: {page}")
 
 
 if __name__ == "__main__":

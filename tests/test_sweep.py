@@ -1,16 +1,21 @@
 """S0's four freeze scenarios: trainable parameter counts equal torchvision's with
-requires_grad=False on the same stages; the sweep tabulates them, reports every run and skips
-finished runs on a rerun."""
+requires_grad=False on the same stages; the sweep tabulates them (train accuracy and the
+selected epoch's validation figures, as S0's Tables 3-4), overlays their validation curves (S0's
+Figs. 2 and 4) in DIR/sweep.html, reports every run and skips finished runs on a rerun."""
 
+import json
 import pathlib
 import re
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 import torch
 import torchvision
 
 from artjax.config import load_config
+from artjax.runs import compare
 from artjax.sweep import runs
 from artjax.train import freeze, setup
 
@@ -51,7 +56,7 @@ SWEPT = ("none", "conv1-3")
 
 def test_freeze_sweep_table_matches_torchvision_and_reruns_skip(tmp_path):
     args = [sys.executable, "-m", "artjax.sweep", "--config", CONFIG, "--grid", f"freeze={','.join(SWEPT)}",
-            "--workdir", str(tmp_path), "--config.model.name=resnet18"]
+            "--workdir", str(tmp_path), "--config.model.name=resnet18", "--config.train.log_every_steps=1"]
     first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert first.returncode == 0, first.stderr[-3000:]
     table = (tmp_path / "results.md").read_text()
@@ -65,3 +70,28 @@ def test_freeze_sweep_table_matches_torchvision_and_reruns_skip(tmp_path):
     assert (tmp_path / "results.md").read_text() == table
     for scenario in SWEPT:  # every run of a sweep ends with its report, as with artjax.main
         assert (tmp_path / f"freeze={scenario}" / "report" / "index.html").is_file()
+        _assert_row_is_the_runs_selected_epoch(table, scenario, tmp_path / f"freeze={scenario}")
+    page = (tmp_path / "sweep.html").read_text()  # the papers' comparison: table, overlaid curves, reports
+    for _, _, figure in compare.FIGURES:
+        assert (tmp_path / figure).stat().st_size > 0 and f'src="{figure}"' in page
+    assert all(f'href="freeze={s}/report/index.html"' in page for s in SWEPT)
+    assert page.count("<tr>") == 1 + len(SWEPT)
+
+
+def _assert_row_is_the_runs_selected_epoch(table: str, scenario: str, workdir: pathlib.Path) -> None:
+    """The row's figures are those of the run's best validation record; its train accuracy is
+    the plain mean of that epoch's per-step records (the sweep logs every step)."""
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in records if r["split"] == "val"]
+    best = max(val, key=lambda r: r["accuracy"])  # max keeps the first of ties, as the checkpoint ranking
+    train = [r["accuracy"] for r in records if r["split"] == "train" and r["epoch"] == best["epoch"]]
+    cells = next(line for line in table.splitlines() if line.startswith(f"| freeze={scenario} |")).split("|")[3:-1]
+    expected = [np.mean(train), best["accuracy"], best["macro_f1"], best["loss"]]
+    assert [float(c) for c in cells[:4]] == pytest.approx(expected, abs=5e-5)
+    assert int(cells[4]) == best["epoch"]
+
+
+def test_epoch_train_accuracy_weights_each_record_by_the_steps_it_covers():
+    train = [{"step": 3, "epoch": 1, "accuracy": 0.5}, {"step": 4, "epoch": 1, "accuracy": 1.0},
+             {"step": 8, "epoch": 2, "accuracy": 0.25}, {"step": 6, "epoch": 2, "accuracy": 0.75}]
+    assert compare.epoch_train_accuracy(train) == pytest.approx({1: (3 * 0.5 + 1.0) / 4, 2: (2 * 0.75 + 2 * 0.25) / 4})

@@ -7,13 +7,14 @@ to draw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 Record = dict[str, Any]
@@ -64,6 +65,24 @@ def plot_scores(val: Sequence[Record], path: str) -> bool:
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
+    _save(fig, path)
+    return True
+
+
+def plot_runs(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, path: str) -> bool:
+    """One line per run (name -> (epochs, values)) on shared axes: a sweep's runs compared."""
+    curves = {name: xy for name, xy in curves.items() if len(xy[0])}
+    if not curves:
+        return False
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    for name, (epochs, values) in curves.items():
+        ax.plot(epochs, values, "o-", label=name, markersize=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     _save(fig, path)
     return True
 

@@ -188,7 +188,7 @@ def write_predictions(evaluation: Evaluation, class_names: Sequence[str], path: 
 
 # ------------------------------------------------------------------------------------ HTML
 
-_STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0}th,td{border:1px solid #ccc;padding:3px 8px}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.note{background:#fff6d5;padding:0.5em 1em}
 figure{display:inline-block;margin:0.4em;vertical-align:top}figcaption{font-size:0.85em}
@@ -268,7 +268,7 @@ def write_html(report_dir: str, content: ReportContent) -> str:
     """Writes the confusion figure and index.html into `report_dir`; returns index.html's path."""
     names = content.class_names
     parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{_e(content.title)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>{_e(content.title)}</h1>"]
+             f"<style>{STYLE}</style></head><body><h1>{_e(content.title)}</h1>"]
     parts.append("<table id=\"summary\">" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
                                                     for k, v in content.summary) + "</table>")
     notes = list(content.notes)

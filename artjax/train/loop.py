@@ -286,22 +286,23 @@ def _steps(config: ml_collections.ConfigDict, data: Data, trainer: Trainer, stat
     """The train steps of one epoch's `batches`; returns (state, step)."""
     end = (epoch + 1) * data.steps_per_epoch
     every = config.checkpoint.every_steps
-    pending: list[jax.Array] = []  # losses since the last host sync
+    pending: list[dict[str, jax.Array]] = []  # step outputs since the last host sync
     tick, tick_step = time.perf_counter(), step
     for batch in batches:
         state, out = trainer.train_step(state, to_global(batch, trainer.batch_sharding))
-        pending.append(out["loss"])
+        pending.append(out)
         step += 1
         bar.update(1)
         stopping = _stop_now(stop, step, every=config.train.log_every_steps)
         save_now = (every and step % every == 0) or stopping
         if len(pending) == config.train.log_every_steps or step == end or save_now:
-            recent = _check_finite(pending, step, checkpoints)
+            recent = _check_finite([out["loss"] for out in pending], step, checkpoints)
+            accuracy = float(np.mean(jax.device_get([out["accuracy"] for out in pending])))
             rate = (step - tick_step) * config.train.batch_size / (time.perf_counter() - tick)
             lr = optim.get_lr(state)
             bar.set_postfix(loss=f"{recent[-1]:.4f}", img_s=f"{rate:.1f}", lr=f"{lr:.3g}")
-            log.write("train", step, {"epoch": epoch + 1, "loss": float(np.mean(recent)), "lr": lr,
-                                      "images_per_sec": rate})
+            log.write("train", step, {"epoch": epoch + 1, "loss": float(np.mean(recent)), "accuracy": accuracy,
+                                      "lr": lr, "images_per_sec": rate})
             pending, tick, tick_step = [], time.perf_counter(), step
         if step == end:
             break  # a stop requested now waits for the epoch's evaluation and checkpoint (_train)

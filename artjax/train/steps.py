@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from artjax.eval import metrics
 from artjax.train import losses, mixing
 
 State = Any
@@ -34,7 +35,11 @@ def make_train_step(
     class_weights: np.ndarray | None,
     state_sharding: Any,
 ) -> Callable[[State, dict[str, jax.Array]], tuple[State, dict[str, jax.Array]]]:
-    """(state, batch) -> (new state, {'loss'}); the input state's buffers are donated.
+    """(state, batch) -> (new state, {'loss', 'accuracy'}); the input state's buffers are donated.
+
+    'accuracy' is the share of the batch whose predicted class is its label, predicted on the
+    batch as trained (augmented, and mixed when CutMix/MixUp applies, scored against the
+    unmixed label), as Keras' and the seeds' PyTorch loops report training accuracy.
 
     The step reads config.loss, config.mix, config.model.dtype, config.model.pyramid.level_loss_weight
     and config.seed. CutMix/MixUp draw their randomness from (seed, optimiser step), so a resumed
@@ -49,14 +54,17 @@ def make_train_step(
     def ce(logits: jax.Array, targets: jax.Array) -> jax.Array:
         return losses.cross_entropy(logits, targets, weights=weights, label_smoothing=loss_cfg.label_smoothing)
 
-    def loss_fn(model: nnx.Module, images: jax.Array, targets: jax.Array) -> jax.Array:
+    def loss_fn(model: nnx.Module, images: jax.Array, targets: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(loss, predicted class per image)."""
         if level_loss_weight:  # a pyramid: loss on the combined prediction plus per-level losses
             combined, per_level = model.forward_levels(images)
-            return ce(combined, targets) + level_loss_weight * jnp.mean(jnp.stack([ce(z, targets) for z in per_level]))
+            loss = ce(combined, targets) + level_loss_weight * jnp.mean(jnp.stack([ce(z, targets) for z in per_level]))
+            return loss, jnp.argmax(combined, axis=-1)
         logits = model(images).astype(jnp.float32)
+        predicted = jnp.argmax(metrics.class_logits(logits), axis=-1)
         if loss_cfg.kind == "sigmoid":
-            return losses.sigmoid_binary_cross_entropy(logits, targets[:, 1])
-        return ce(logits, targets)
+            return losses.sigmoid_binary_cross_entropy(logits, targets[:, 1]), predicted
+        return ce(logits, targets), predicted
 
     def step(state: State, batch: dict[str, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
         model, optimizer = nnx.merge(graphdef, state)
@@ -69,9 +77,11 @@ def make_train_step(
                                                   switch_prob=mix_cfg.switch_prob)
         elif loss_cfg.kind == "softmax":
             targets = batch["label"]  # integer labels: PyTorch's class-weighted mean applies
-        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, trainable))(model, images, targets)
+        grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, trainable), has_aux=True)
+        (loss, predicted), grads = grad_fn(model, images, targets)
         optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), {"loss": loss}
+        accuracy = jnp.mean((predicted == batch["label"]).astype(jnp.float32))
+        return nnx.state((model, optimizer)), {"loss": loss, "accuracy": accuracy}
 
     return jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, None))
 
