@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import io
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -70,6 +71,21 @@ def _without_ranking(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k != RANKING}
 
 
+PARTIAL_SAVE = ".orbax-checkpoint-tmp"  # orbax writes N.orbax-checkpoint-tmp-TIME, then renames it N
+
+
+def remove_partial_saves(directory: str) -> list[str]:
+    """Removes the saves a kill cut short; returns their names. Done here, not by orbax's
+    `cleanup_tmp_directories`: that runs in a background thread which a run ending before its
+    first save leaves behind, and which then dies with a stack trace at interpreter exit."""
+    if not os.path.isdir(directory):
+        return []
+    partial = [name for name in os.listdir(directory) if PARTIAL_SAVE in name]
+    for name in partial:
+        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    return partial
+
+
 class Checkpoints:
     @classmethod
     def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict, *, training: bool = False) -> Checkpoints:
@@ -93,10 +109,12 @@ class Checkpoints:
                 recorded=self._recorded_ranking,
             ),
         ])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False,
-                                               cleanup_tmp_directories=clean_partial_saves)
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False)
         self.after_first_save: Callable[[], None] | None = None  # run once, after this process's first save
         self.directory = os.path.abspath(directory)
+        if clean_partial_saves and jax.process_index() == 0:
+            for name in remove_partial_saves(self.directory):
+                logging.warning("removed %s: a save that a kill cut short", os.path.join(self.directory, name))
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={
             "state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
 

@@ -171,8 +171,13 @@ def test_a_damaged_newest_checkpoint_is_skipped_by_predict_and_report_and_set_as
     shutil.copytree(one_epoch[1], run)
     loop.run(_folder_run(data, **{"train.epochs": 2, "checkpoint.keep": 5}), str(run))
     _damage(run, 4)
+    partial = run / "checkpoints" / "6.orbax-checkpoint-tmp-1764770000"  # a save a kill cut short
+    (partial / "state").mkdir(parents=True)
+    load_run(str(run), which="latest")
+    assert partial.is_dir()  # a reader never deletes: it may be a save in progress
     result = loop.run(_folder_run(data, **{"train.epochs": 2, "checkpoint.keep": 5}), str(run))
     assert result.resumed_from == 2 and result.step == 4  # epoch 2 trained again from step 2
+    assert not partial.exists() and "a save that a kill cut short" in caplog.text
     assert (run / "corrupt_checkpoints" / "4").is_dir()  # set aside, never deleted
     assert load_run(str(run), which="latest").step == 4
 
