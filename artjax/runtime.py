@@ -44,3 +44,42 @@ def import_without_torch(name: str) -> types.ModuleType:
         return importlib.import_module(name)
     finally:
         del sys.modules["torch"]
+
+
+def default_cache_dir() -> str:
+    """$ARTJAX_CACHE_DIR, else the user's cache directory ($XDG_CACHE_HOME or ~/.cache)/artjax."""
+    if os.environ.get("ARTJAX_CACHE_DIR"):
+        return os.environ["ARTJAX_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "artjax")
+
+
+def configure_compilation_cache(setting: str) -> str | None:
+    """Points JAX's persistent compilation cache at the directory `setting` names (the config's
+    `compile_cache`): "auto" = default_cache_dir()/jax, "" = off, anything else a path. A second
+    run or a resume of the same config then reads its compiled programs instead of compiling
+    them (the quickstart's smoke run: 17 s -> 7 s, BENCHMARKS.md). Every program is kept, not
+    only those over JAX's one-second default: a run compiles a hundred small initialisers and
+    metrics that add up. With "auto", a cache the user set up for JAX (JAX_COMPILATION_CACHE_DIR)
+    is used as it is; the user's JAX_* cache variables always win over artjax's defaults. The
+    cache is not size-bounded (JAX's default; a config's programs take 1-2 MB, the whole test
+    suite's 50 MB): JAX's bounded mode breaks on entries an unbounded writer left, so bounding
+    is left to the user (JAX_COMPILATION_CACHE_MAX_SIZE on a fresh directory).
+    Returns the directory in use, or None when the cache is off."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    path = None
+    if setting == "auto":
+        path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(default_cache_dir(), "jax")
+    elif setting:
+        path = setting
+    path = path and os.path.abspath(os.path.expanduser(path))
+    if path and "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if (jax.config.jax_enable_compilation_cache, jax.config.jax_compilation_cache_dir) != (bool(path), path):
+        jax.config.update("jax_enable_compilation_cache", bool(path))
+        if path:
+            compilation_cache.set_cache_dir(path)
+        compilation_cache.reset_cache()  # JAX decides once per process whether and where it caches
+    return path

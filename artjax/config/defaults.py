@@ -14,6 +14,9 @@ import ml_collections
 def defaults() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
+    # JAX's persistent compilation cache: "auto" = ~/.cache/artjax/jax ($ARTJAX_CACHE_DIR/jax,
+    # or JAX_COMPILATION_CACHE_DIR when set), "" = off, or a directory (artjax/runtime.py).
+    c.compile_cache = "auto"
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "painters"  # painters | folder | csv | wikiart | tfds | arrays

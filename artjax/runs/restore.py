@@ -13,6 +13,7 @@ import ml_collections
 from absl import logging
 from flax import nnx
 
+from artjax import runtime
 from artjax.config import load_saved_config
 from artjax.data.augment import make_transform
 from artjax.eval.inference import Classifier
@@ -55,6 +56,7 @@ def load_run(workdir: str, *, which: str = "best", step: int | None = None) -> R
     if run_dir.read_config_json() is None:
         raise FileNotFoundError(f"{workdir} is not an artjax run directory (no config.json)")
     config = load_saved_config(run_dir.config)
+    runtime.configure_compilation_cache(config.compile_cache)
     class_names, _ = run_dir.read_classes()
     checkpoints = Checkpoints.for_run(run_dir, config)
     try:

@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
+from artjax import runtime
 from artjax.data import catalog, integrity, pipeline, scan
 from artjax.data.sources import Source
 from artjax.eval import metrics
@@ -116,6 +117,7 @@ def _say(*args: Any) -> None:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     """Trains (or resumes, or reports a finished run) in `workdir`."""
+    runtime.configure_compilation_cache(config.compile_cache)
     run_dir = RunDir(workdir)
     # One process trains in a workdir; on several hosts, process 0 holds the lock for all.
     with run_dir.lock() if jax.process_index() == 0 else contextlib.nullcontext(), StopRequests() as stop:
