@@ -57,7 +57,7 @@ def probabilities(logits: jax.Array) -> jax.Array:
     return jax.nn.softmax(class_logits(logits.astype(jnp.float32)), axis=-1)
 
 
-def init_counts(num_classes: int, k_values: Sequence[int] = (1, 5)) -> Counts:
+def init_counts(num_classes: int, k_values: Sequence[int] = (1, TOPK_CONFUSION, 5)) -> Counts:
     """Zero counts: confusion matrices of the top-1 and top-2 predictions (rows = true class),
     top-k hits per k, loss sum, examples."""
     counts = {"confusion": jnp.zeros((num_classes, num_classes), jnp.int32),
@@ -153,3 +153,15 @@ def summarize(counts: dict[str, Any], class_names: Sequence[str] | None = None) 
     result["per_class"] = scores["per_class"]
     result["confusion_matrix"] = scores["confusion_matrix"]
     return result
+
+
+TOP2_KEYS = ("top2_accuracy", "top2_macro_precision", "top2_macro_recall", "top2_f")  # Table 1(b)'s columns
+
+
+def summarize_probabilities(probs: Any, labels: Any, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """`summarize` of host-side (N, classes) probabilities and (N,) labels (the report's
+    predictions), through the same counts as the training loop's evaluation."""
+    probs = jnp.asarray(probs, jnp.float32)
+    counts = update_counts(init_counts(probs.shape[-1]), jnp.log(probs + 1e-12), jnp.asarray(labels, jnp.int32),
+                           jnp.ones(probs.shape[0], jnp.float32))
+    return summarize(jax.device_get(counts), class_names=class_names)
