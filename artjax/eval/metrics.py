@@ -130,12 +130,13 @@ def summarize_confusion(confusion: Any, class_names: Sequence[str] | None = None
     return result
 
 
-def topk_scores(confusion_topk: Any, prefix: str = f"top{TOPK_CONFUSION}") -> dict[str, float]:
-    """Macro precision and recall of a top-k confusion matrix and their harmonic mean (the
-    module doc's top-2 scores): {prefix}_macro_precision, {prefix}_macro_recall, {prefix}_f."""
+def topk_scores(confusion_topk: Any) -> dict[str, float]:
+    """Macro precision and recall of the top-k confusion matrix and their harmonic mean (the
+    module doc's top-2 scores): top2_macro_precision, top2_macro_recall, top2_f."""
     scores = summarize_confusion(confusion_topk)
     precision, recall = scores["macro_precision"], scores["macro_recall"]
     f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    prefix = f"top{TOPK_CONFUSION}"
     return {f"{prefix}_macro_precision": precision, f"{prefix}_macro_recall": recall, f"{prefix}_f": f}
 
 
