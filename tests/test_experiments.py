@@ -15,9 +15,12 @@ from flax import nnx
 
 from artjax.config import load_config, validate
 from artjax.data import pipeline
+from artjax.eval import metrics, report
+from artjax.runs.restore import RestoredRun
 from artjax.train import loop
 from artjax.train.checkpoint import Checkpoints
 from artjax.train.mesh import replicate, to_global
+from artjax.train import setup
 from artjax.train.trainer import make_trainer
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -58,6 +61,9 @@ def test_artist50_recipes_s1():
         p = _cfg(f"artist50_pyramid.py:{rule}")
         assert p.model.pyramid.enabled and p.model.pyramid.rule == rule and p.model.pyramid.levels == (1, 2, 5)
     assert _cfg("artist50_pyramid.py:hard").model.pyramid.level_loss_weight > 0
+    paper = _cfg("artist50_pyramid.py:paper").model.pyramid
+    assert (paper.levels, paper.per_level_backbone, paper.rule) == ((1, 2, 4), True, "soft")
+    assert not _cfg("artist50_pyramid.py").model.pyramid.per_level_backbone  # the team code stays the default
 
 
 def test_cifar10_resizer_recipes_s2():
@@ -187,6 +193,62 @@ def test_smoke_variant_trains_evaluates_and_round_trips_a_checkpoint(spec, overr
     assert after.keys() == again.keys() and all(np.array_equal(after[k], again[k]) for k in after)
 
 
+# The paper's reading of the pyramid (levels 1, 2, 4, a backbone per level) on resnet_mini.
+PAPER_PYRAMID = "artist50_pyramid.py:smoke,paper", {"model.name": "resnet_mini"}
+LEVEL_BACKBONES = ("backbone", "backbone_2x2", "backbone_4x4")
+
+
+def test_paper_pyramid_trains_evaluates_restores_and_predicts(tmp_path):
+    """In process: three backbones, separate and initialised equal (three times the parameters),
+    two train steps, one evaluation with the top-2 scores, and a checkpoint restored into a
+    model built afresh from the config, whose predictions (restore.RestoredRun's classifier,
+    as predict and the report use it) score what the evaluation scored."""
+    spec, overrides = PAPER_PYRAMID
+    config = _cfg(spec)
+    config.update_from_flattened_dict(overrides)
+    data, trainer, batches = _trainer_and_batches(config)
+
+    def per_level(state):
+        groups = {name: {} for name in LEVEL_BACKBONES}
+        for key, value in _params(state).items():
+            _, owner, rest = key.split("/", 2)  # "0/<backbone>/<path>": the model's part of (model, optimizer)
+            groups[owner][rest] = value
+        return groups
+
+    start = per_level(trainer.state)
+    assert trainer.total_params == 3 * sum(v.size for v in start["backbone"].values())
+    for name in LEVEL_BACKBONES[1:]:
+        assert start[name].keys() == start["backbone"].keys()
+        assert all(np.array_equal(start[name][k], start["backbone"][k]) for k in start[name])
+    state = trainer.state
+    for _, batch in zip(range(2), batches):
+        state, out = trainer.train_step(state, batch)
+        assert np.isfinite(float(out["loss"]))
+    trained = per_level(state)
+    for name in LEVEL_BACKBONES:  # each level's backbone learnt, and from its own crops
+        assert any(not np.array_equal(trained[name][k], start[name][k]) for k in start[name]), name
+    assert any(not np.array_equal(trained["backbone_2x2"][k], trained["backbone_4x4"][k]) for k in start["backbone"])
+
+    result = loop.evaluate(data, trainer, state)
+    assert result["count"] == len(data.val)
+    assert all(0.0 <= result[k] <= 1.0 for k in metrics.TOP2_KEYS)
+
+    checkpoints = Checkpoints(str(tmp_path / "checkpoints"), keep=1, keep_best=1, best_metric="accuracy")
+    checkpoints.save(2, state, {}, metrics={"accuracy": result["accuracy"]})
+    built = setup.build(config, num_classes=len(data.class_names), steps_per_epoch=1)
+    _, eval_graphdef, fresh = setup.split_modes(built, config)
+    restored, _ = checkpoints.restore(2, jax.tree.map(loop._abstract, fresh))
+    checkpoints.close()
+    model, _ = nnx.merge(eval_graphdef, restored)
+    run = RestoredRun(model, config, data.class_names, 2, None)
+    evaluation = report.evaluate_source(run.classifier(batch_size=8), data.val, transform=run.eval_transform(),
+                                        image_size=config.data.image_size, view="pyramid", errors=(OSError,))
+    assert evaluation.view == "pyramid" and len(evaluation.labels) == len(data.val)
+    predicted = metrics.summarize_probabilities(evaluation.probs, evaluation.labels)
+    for key in ("accuracy", "macro_f1", *metrics.TOP2_KEYS):
+        assert predicted[key] == pytest.approx(result[key], abs=1e-6), key
+
+
 def _params(state) -> dict[str, np.ndarray]:
     return {"/".join(map(str, path)): np.asarray(v.get_value())
             for path, v in nnx.to_flat_state(state) if isinstance(v, nnx.Param)}
@@ -209,6 +271,9 @@ def test_pyramid_and_resizer_runs_end_to_end_from_the_cli(run, request):
         assert (workdir / "report" / "resizer.png").is_file() and "resizer.png" in index
     else:
         assert "(view pyramid)" in index  # the report predicted through the model's own pyramid
+        assert 'id="top2"' in index  # Jangtjik et al.'s Table 1(b) scores, of the same predictions
+        records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        assert all(k in r for r in records if r["split"] == "val" for k in metrics.TOP2_KEYS)
 
 
 def _assert_finished(workdir: pathlib.Path) -> None:

@@ -83,6 +83,8 @@ def defaults() -> ml_collections.ConfigDict:
     c.model.pyramid.weights = ()  # level weights; () = S1's 25 : 4 : 1 (crop counts reversed)
     c.model.pyramid.chunk_size = 0  # crops per backbone call (0 = all at once); bounds memory
     c.model.pyramid.level_loss_weight = 0.0  # adds this x the mean per-level cross-entropy
+    # One backbone per level, each from the same weights (the paper's reading; S1's code shares one).
+    c.model.pyramid.per_level_backbone = False
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 10

@@ -121,6 +121,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError("model.pyramid.level_loss_weight", "must be > 0 for rule 'hard': votes carry no gradient")
         if pyramid.weights and len(pyramid.weights) != len(pyramid.levels):
             raise ConfigError("model.pyramid.weights", f"needs one weight per level {tuple(pyramid.levels)}")
+        if pyramid.per_level_backbone and len(set(pyramid.levels)) != len(pyramid.levels):
+            raise ConfigError("model.pyramid.levels", f"per-level backbones need distinct levels, got {tuple(pyramid.levels)}")
     if config.mix.prob > 0 and not (config.mix.cutmix_alpha or config.mix.mixup_alpha):
         raise ConfigError("mix.prob", "is > 0 but neither mix.cutmix_alpha nor mix.mixup_alpha is set")
     from artjax import models  # the registry is the truth about model names

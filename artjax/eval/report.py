@@ -226,6 +226,17 @@ def _class_table_html(scores: dict[str, Any], class_names: Sequence[str]) -> str
     return "".join(rows) + "</table>"
 
 
+def _top2_html(top2: dict[str, float], origin: str) -> str:
+    """Jangtjik et al.'s Table 1(b) columns (definitions: artjax.eval.metrics)."""
+    cells = "".join(f'<td class="n">{top2[k]:.2%}</td>' for k in metrics.TOP2_KEYS[1:])
+    return ('<h2>Top-2 precision, recall, F</h2><table id="top2"><tr><th>top-2 accuracy</th><th>macro precision'
+            f'</th><th>macro recall</th><th>F</th></tr><tr><td class="n">{top2["top2_accuracy"]:.2%}</td>{cells}'
+            f'</tr></table><p>{_e(origin)}. An image counts as correct when its true class is among its two '
+            "highest scores, else as predicted by its top-1 class; precision and recall per class, "
+            "macro-averaged; F = 2PR / (P + R) of the two averages, as Table 1(b) of Jangtjik, Yeh &amp; "
+            "Hua (2016).</p>")
+
+
 def _pairs_html(pairs: Sequence[tuple[int, int, int, float]], class_names: Sequence[str]) -> str:
     rows = ['<table id="confused-pairs"><tr><th>true</th><th>predicted as</th><th>count</th>'
             '<th>of the true class</th></tr>']
@@ -248,6 +259,8 @@ class ReportContent:
     cams: list[Figure] | None
     links: list[tuple[str, str]]  # (relative path, label)
     notes: list[str]
+    top2: dict[str, float] | None = None  # metrics.TOP2_KEYS of the same predictions as the matrix
+    top2_origin: str = ""
 
 
 def render_curves(train: Sequence[Record], val: Sequence[Record], report_dir: str) -> tuple[list[Figure], list[str]]:
@@ -281,6 +294,8 @@ def write_html(report_dir: str, content: ReportContent) -> str:
         parts.append("<h2>Per-class precision, recall, F1</h2>"
                      + _class_table_html(metrics.summarize_confusion(content.confusion), names)
                      + "<p>Macro average over the classes present in the labels or predictions.</p>")
+        if content.top2 is not None and len(names) > 2:
+            parts.append(_top2_html(content.top2, content.top2_origin))
         parts.append("<h2>Most confused pairs</h2>")
         pairs = confused_pairs(content.confusion)
         parts.append(_pairs_html(pairs, names) if pairs else "<p>No misclassification.</p>")

@@ -18,6 +18,17 @@ The levels are then combined with weights w_l (sum 1), by `combine_levels`:
 The model returns log P, so the ordinary cross-entropy on its output is the loss on the
 combined prediction; `forward_levels` also gives per-level log-probabilities for per-level
 losses.
+
+Two readings of the source (experiments/artist50_pyramid.py):
+- S1's team code (the default): levels (1, 2, 5), one backbone shared by every crop.
+- Jangtjik et al.'s paper: levels (1, 2, 4) (1 + 4 + 16 = 21 crops, "21x more features") and a
+  CNN per level: `per_level_backbone=True` gives every level its own copy of the backbone, each
+  starting from the same weights (parameters x number of levels). The first level's backbone
+  stays `backbone` (Grad-CAM and freezing see it as before); level n x n's is `backbone_{n}x{n}`,
+  and `train.freeze` stage names apply in every copy (artjax.train.freeze.stage_of).
+The team code's `Softmax(dim=0)` normalises over the crops, not the classes, so its level-2 and
+level-3 terms (a mean over crops of distributions over crops) are the constant 1/4 and 1/25 for
+every class; artjax takes the softmax over the classes, which is what the combination means.
 """
 
 from __future__ import annotations
@@ -39,6 +50,12 @@ _EPS = 1e-7
 def default_level_weights(levels: Sequence[int]) -> np.ndarray:
     counts = np.array([n * n for n in levels], np.float64)[::-1]
     return counts / counts.sum()
+
+
+def backbone_name(levels: Sequence[int], index: int) -> str:
+    """The attribute holding level `index`'s backbone with per-level backbones: the first
+    level's is `backbone`, the others `backbone_{n}x{n}`."""
+    return "backbone" if index == 0 else f"backbone_{levels[index]}x{levels[index]}"
 
 
 def level_means(values: jax.Array, levels: Sequence[int]) -> list[jax.Array]:
@@ -68,7 +85,8 @@ class Pyramid(nnx.Module):
     pyramid view (artjax.eval.views, geometry in artjax.data.views.pyramid_crops) cuts them."""
 
     def __init__(self, backbone: Backbone, *, levels: Sequence[int] = DEFAULT_LEVELS, rule: str = "soft",
-                 weights: Sequence[float] | None = None, chunk_size: int = 0) -> None:
+                 weights: Sequence[float] | None = None, chunk_size: int = 0,
+                 per_level_backbone: bool = False) -> None:
         if rule not in RULES:
             raise ValueError(f"pyramid rule {rule!r} is not one of {', '.join(RULES)}")
         if weights is not None and len(weights) != len(levels):
@@ -76,8 +94,14 @@ class Pyramid(nnx.Module):
         w = np.asarray(weights if weights is not None else default_level_weights(levels), np.float64)
         if np.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"pyramid weights must be non-negative with a positive sum, got {tuple(w)}")
-        self.backbone = backbone
         self.levels = tuple(int(n) for n in levels)
+        if per_level_backbone and len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"per-level backbones need distinct pyramid levels, got {self.levels}")
+        self.per_level_backbone = per_level_backbone
+        self.backbone = backbone
+        for index in range(1, len(self.levels) if per_level_backbone else 1):
+            # nnx.clone: new variables holding the same values (each level starts from the same weights).
+            setattr(self, backbone_name(self.levels, index), nnx.clone(backbone))
         self.rule = rule
         self.chunk_size = chunk_size
         self.fixed_weights = tuple(float(x) for x in w / w.sum())
@@ -97,18 +121,30 @@ class Pyramid(nnx.Module):
             return jax.nn.softmax(self.level_logits[...])
         return jnp.asarray(self.fixed_weights, jnp.float32)
 
-    def crop_logits(self, crops: jax.Array) -> jax.Array:
-        """Backbone logits of every crop, (B, num_crops, classes), in one call or in chunks."""
+    def _run(self, backbone: Backbone, crops: jax.Array) -> jax.Array:
+        """(B, n, H, W, 3) crops through one backbone -> (B, n, classes), in one call or in chunks."""
         b, n = crops.shape[:2]
-        if n != self.num_crops:
-            raise ValueError(f"pyramid levels {self.levels} need {self.num_crops} crops per image, got {n}")
         flat = crops.reshape(b * n, *crops.shape[2:])
         if self.chunk_size and self.chunk_size < b * n:
-            logits = jnp.concatenate([self.backbone(flat[i:i + self.chunk_size])
+            logits = jnp.concatenate([backbone(flat[i:i + self.chunk_size])
                                       for i in range(0, b * n, self.chunk_size)])
         else:
-            logits = self.backbone(flat)
+            logits = backbone(flat)
         return logits.reshape(b, n, -1).astype(jnp.float32)
+
+    def crop_logits(self, crops: jax.Array) -> jax.Array:
+        """Backbone logits of every crop, (B, num_crops, classes): all crops through the shared
+        backbone, or each level's crops through its own."""
+        n = crops.shape[1]
+        if n != self.num_crops:
+            raise ValueError(f"pyramid levels {self.levels} need {self.num_crops} crops per image, got {n}")
+        if not self.per_level_backbone:
+            return self._run(self.backbone, crops)
+        parts, start = [], 0
+        for index, k in enumerate(self.levels):
+            parts.append(self._run(getattr(self, backbone_name(self.levels, index)), crops[:, start:start + k * k]))
+            start += k * k
+        return jnp.concatenate(parts, axis=1)
 
     def forward_levels(self, crops: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
         """(log of the combined probabilities (B, classes), per-level log mean probabilities)."""

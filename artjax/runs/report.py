@@ -14,7 +14,7 @@ from absl import logging
 
 from artjax.config import ConfigError, load_saved_config
 from artjax.data import catalog
-from artjax.eval import report
+from artjax.eval import metrics, report
 from artjax import rundir
 from artjax.rundir import RunDir
 from artjax.runs.restore import load_run
@@ -61,6 +61,8 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
     class_names: list[str] = run_dir.read_classes()[0] if os.path.exists(run_dir.classes) else []
 
     confusion, origin, gallery, cams, restored = None, "", None, None, "none (see the notes)"
+    top2: dict[str, Any] | None = None
+    top2_origin = ""
     links = [(f"../{name}", name) for name in (rundir.CONFIG, rundir.METRICS)
              if os.path.exists(os.path.join(workdir, name))]
     # A report must not take down the run it describes: every piece that needs the checkpoint
@@ -85,6 +87,8 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
         confusion = evaluation.confusion(len(class_names))
         origin = (f"{len(evaluation.labels)} validation images predicted by the {restored} "
                   f"(view {evaluation.view})")
+        top2 = metrics.summarize_probabilities(evaluation.probs, evaluation.labels)
+        top2_origin = origin
         if evaluation.skipped:
             notes.append(f"{len(evaluation.skipped)} unreadable validation image(s) skipped, e.g. "
                          f"{evaluation.skipped[0]}")
@@ -104,11 +108,14 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
         if logged and "confusion_matrix" in logged:
             confusion = logged["confusion_matrix"]
             origin = f"logged validation metrics of epoch {logged.get('epoch')} (step {logged.get('step')})"
+            if all(k in logged for k in metrics.TOP2_KEYS):
+                top2, top2_origin = logged, origin
             class_names = class_names or logged.get("per_class", {}).get("name") or \
                 [str(i) for i in range(len(confusion))]
 
     content = report.ReportContent(
         title=f"artjax report: {os.path.basename(os.path.abspath(workdir))}",
         summary=_summary(workdir, config, val, best, restored), class_names=class_names, curves=curves,
-        confusion=confusion, confusion_origin=origin, gallery=gallery, cams=cams, links=links, notes=notes)
+        confusion=confusion, confusion_origin=origin, gallery=gallery, cams=cams, links=links, notes=notes,
+        top2=None if top2 is None else {k: top2[k] for k in metrics.TOP2_KEYS}, top2_origin=top2_origin)
     return report.write_html(report_dir, content)

@@ -26,9 +26,11 @@ def _names(path: Sequence[Any]) -> tuple[str, ...]:
 
 def stage_of(path: Sequence[Any]) -> str:
     """The stage a parameter path belongs to. Wrappers (Resizer, Pyramid) hold their backbone
-    under `backbone`, whose stages keep their names; the wrapper's own parts are stages too."""
+    under `backbone` (a pyramid with per-level backbones also under `backbone_2x2`, ...), whose
+    stages keep their names; the wrapper's own parts are stages too."""
     names = _names(path)
-    return names[1] if len(names) > 1 and names[0] == "backbone" else names[0]
+    inside = len(names) > 1 and (names[0] == "backbone" or re.fullmatch(r"backbone_\d+x\d+", names[0]))
+    return names[1] if inside else names[0]
 
 
 @dataclasses.dataclass(frozen=True)

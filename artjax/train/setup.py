@@ -54,7 +54,7 @@ def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoc
         model = with_resizer(model, options, seed=config.seed, dtype=dtype)
     if pyramid.enabled:
         model = Pyramid(model, levels=pyramid.levels, rule=pyramid.rule, weights=pyramid.weights or None,
-                        chunk_size=pyramid.chunk_size)
+                        chunk_size=pyramid.chunk_size, per_level_backbone=pyramid.per_level_backbone)
     trainable = freeze.trainable_filter(config.train.freeze, model.stage_names, model=model)
     updates_per_epoch = max(steps_per_epoch // config.optimizer.accumulate_steps, 1)
     base_lr = config.optimizer.learning_rate

@@ -86,3 +86,10 @@ def test_command_line_overrides_are_read_as_the_fields_type():
         apply_override(config, "train.epochs", "1.5")
     with pytest.raises(ConfigError, match="unknown key .*did you mean 'train.epochs'"):
         apply_override(config, "train.epoch", "2")
+
+
+def test_per_level_backbones_need_distinct_levels():
+    config = load_config("experiments/artist50_pyramid.py:paper")
+    config.model.pyramid.levels = (1, 2, 2)
+    with pytest.raises(ConfigError, match=r"model.pyramid.levels.*distinct"):
+        validate(config)

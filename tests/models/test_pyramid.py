@@ -6,6 +6,7 @@ import pytest
 from flax import nnx
 
 from artjax.models.pyramid import Pyramid, combine_levels, default_level_weights
+from artjax.train import freeze
 
 
 class MeanColour(nnx.Module):
@@ -101,3 +102,60 @@ def test_wrong_crop_count_and_bad_options_are_named():
         Pyramid(MeanColour(), rule="median")
     with pytest.raises(ValueError, match="weights"):
         Pyramid(MeanColour(), weights=(1, 2))
+
+
+class TinyNet(nnx.Module):
+    """A trainable two-stage 'backbone' (mean colour -> stem -> head, 3 classes); the smoke
+    variant in tests/test_experiments.py runs the paper pyramid on resnet_mini."""
+
+    stage_names = ("stem", "head")
+    preprocessing = None
+
+    def __init__(self, seed=0):
+        rngs = nnx.Rngs(seed)
+        self.stem, self.head = nnx.Linear(3, 8, rngs=rngs), nnx.Linear(8, 3, rngs=rngs)
+
+    def __call__(self, x):
+        return self.head(jnp.tanh(self.stem(x.mean(axis=(1, 2)))))
+
+
+def _paper_pyramid(levels=(1, 2, 4)):
+    backbone = TinyNet()
+    return backbone, Pyramid(backbone, levels=levels, per_level_backbone=True)
+
+
+def test_per_level_backbones_are_separate_copies_of_one_initialisation():
+    backbone, model = _paper_pyramid()
+    single = freeze.count_params(backbone)
+    assert freeze.count_params(model) == 3 * single  # one backbone per level: parameters triple
+    names = ("backbone", "backbone_2x2", "backbone_4x4")
+    states = [nnx.to_flat_state(nnx.state(getattr(model, n), nnx.Param)) for n in names]
+    for flat in states[1:]:  # equal values at the start...
+        assert [p for p, _ in flat] == [p for p, _ in states[0]]
+        for (_, a), (_, b) in zip(states[0], flat):
+            np.testing.assert_array_equal(np.asarray(a.get_value()), np.asarray(b.get_value()))
+    # ...in separate variables: a change to one level's backbone leaves the others as they were.
+    first = states[1][0][1]
+    first.set_value(first.get_value() + 1.0)
+    np.testing.assert_array_equal(np.asarray(states[0][0][1].get_value()) + 1.0, np.asarray(first.get_value()))
+    np.testing.assert_array_equal(np.asarray(states[0][0][1].get_value()), np.asarray(states[2][0][1].get_value()))
+
+
+def test_each_level_goes_through_its_own_backbone_and_freezing_applies_to_every_copy():
+    _, model = _paper_pyramid()
+    for name in ("backbone_2x2", "backbone_4x4"):  # make the copies differ, so the routing shows
+        for _, variable in nnx.to_flat_state(nnx.state(getattr(model, name), nnx.Param)):
+            variable.set_value(variable.get_value() * 1.5)
+    x = jnp.asarray(_crops(b=2, levels=(1, 2, 4), size=4))
+    got = np.asarray(model.crop_logits(x))
+    for name, (start, stop) in zip(("backbone", "backbone_2x2", "backbone_4x4"), ((0, 1), (1, 5), (5, 21))):
+        part = x[:, start:stop].reshape(-1, 4, 4, 3)
+        np.testing.assert_allclose(got[:, start:stop], np.asarray(getattr(model, name)(part)).reshape(2, stop - start, -1),
+                                   rtol=1e-4, atol=1e-5)
+    trainable = freeze.trainable_filter(("stem",), model.stage_names, model=model)
+    frozen = {path[0] for path, v in nnx.to_flat_state(nnx.state(model, nnx.Param)) if not trainable(path, v)}
+    assert frozen == {"backbone", "backbone_2x2", "backbone_4x4"}
+    assert all(path[1] == "stem" for path, v in nnx.to_flat_state(nnx.state(model, nnx.Param))
+               if not trainable(path, v))
+    with pytest.raises(ValueError, match="distinct"):
+        Pyramid(TinyNet(), levels=(1, 2, 2), per_level_backbone=True)
