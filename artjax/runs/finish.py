@@ -1,5 +1,6 @@
 """The end of every run, whoever started it (`artjax.main`, `artjax.sweep`): the method figures
-first (the report links them), then the report."""
+and the configured test set's scoring first (the report links them), then the report, all from
+the checkpoint `checkpoint.select` names."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 from artjax.data import catalog
 from artjax.eval.resizer_figure import draw_resizer_figure
 from artjax.rundir import RunDir
+from artjax.runs import evaluate
 from artjax.runs.report import write_report
-from artjax.runs.restore import load_run
+from artjax.runs.restore import load_run, selected
 
 
 def write_resizer_figure(workdir: str, *, num_images: int = 4) -> str:
@@ -38,4 +40,10 @@ def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool
         return index
     if config.model.resizer.enabled:
         write_resizer_figure(workdir)
-    return write_report(workdir)
+    which = selected(config)
+    if evaluate.configured(config.data):
+        result = evaluate.evaluate_test_set(workdir, which=which, batch_size=config.eval.batch_size or 32)
+        print(f"test set {result.scores['test_set']}: accuracy {result.scores['accuracy']:.4f}, macro-F1 "
+              f"{result.scores['macro_f1']:.4f} ({result.scores['count']} images, {result.scores['checkpoint']} "
+              f"checkpoint, step {result.scores['step']}): {result.page}")
+    return write_report(workdir, which=which)

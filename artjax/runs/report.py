@@ -36,6 +36,11 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
             values = ", ".join(f"{k} {record[k]:.4f}" for k in shown if k in record)
             rows.append((label, f"epoch {record.get('epoch')}, step {record.get('step')}: {values}"))
     rows.append(("model for the images below", restored))
+    test = RunDir(workdir).read_test_metrics()
+    if test is not None:
+        rows.append(("test set", f"{test['test_set']}: accuracy {test['accuracy']:.4f}, macro-F1 "
+                                 f"{test['macro_f1']:.4f} on {test['count']} images ({test['checkpoint']} "
+                                 f"checkpoint, step {test['step']}, view {test['view']})"))
     return rows
 
 
@@ -63,6 +68,8 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
     confusion, origin, gallery, cams, restored = None, "", None, None, "none (see the notes)"
     links = [(f"../{name}", name) for name in (rundir.CONFIG, rundir.METRICS)
              if os.path.exists(os.path.join(workdir, name))]
+    if os.path.exists(run_dir.test_report):
+        links.append((rundir.TEST_REPORT, f"{rundir.TEST_REPORT} (the labelled test set)"))
     # A report must not take down the run it describes: every piece that needs the checkpoint
     # or the data is attempted on its own, and a failure becomes a note on the page.
     try:
