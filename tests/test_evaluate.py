@@ -68,13 +68,29 @@ def test_a_configured_test_set_is_evaluated_at_the_end_of_the_run(smoke_run, tes
     manifest.write_text("img_path,artist\n" + "".join(f"{p},{p.parent}\n" for p in files))
     config_json = json.loads((workdir / "config.json").read_text())
     config_json["data"].update(test_csv=str(manifest), test_root=str(test_set))
+    config_json["checkpoint"]["select"] = "last"
     (workdir / "config.json").write_text(json.dumps(config_json))
     config = load_saved_config(str(workdir / "config.json"))
     index = finish_run(str(workdir), config, trained=True)
     saved = RunDir(str(workdir)).read_test_metrics()
     assert saved["test_set"] == str(manifest) and saved["count"] == len(files)
+    last = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert (saved["step"], saved["checkpoint"]) == (last, "latest")
     page = open(index).read()
     assert rundir.TEST_REPORT in page and f"accuracy {saved['accuracy']:.4f}" in page
+
+
+def test_several_paths_form_one_set(run_copy, test_set, tmp_path, capsys):
+    manifest = tmp_path / "more.csv"  # paths relative to the CSV's folder
+    (tmp_path / "more").mkdir()
+    for p in sorted(test_set.glob("*/*.png"))[:3]:
+        shutil.copy(p, tmp_path / "more" / p.name)
+    manifest.write_text("img_path,artist\n" + "".join(
+        f"more/{p.name},{p.parent.name}\n" for p in sorted(test_set.glob("*/*.png"))[:3]))
+    assert evaluate.main(["--workdir", str(run_copy), str(test_set), str(manifest), "--which", "latest"]) == 0
+    capsys.readouterr()
+    saved = RunDir(str(run_copy)).read_test_metrics()
+    assert saved["count"] == 21 and saved["test_set"] == f"{test_set}, {manifest}" and saved["checkpoint"] == "latest"
 
 
 def test_checkpoint_select_picks_the_best_or_the_last_step(smoke_run, tmp_path):

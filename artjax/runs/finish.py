@@ -42,7 +42,7 @@ def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool
         write_resizer_figure(workdir)
     which = selected(config)
     if evaluate.configured(config.data):
-        result = evaluate.evaluate_test_set(workdir, which=which, batch_size=config.eval.batch_size or 32)
+        result = evaluate.evaluate_test_set(workdir, which=which)
         print(f"test set {result.scores['test_set']}: accuracy {result.scores['accuracy']:.4f}, macro-F1 "
               f"{result.scores['macro_f1']:.4f} ({result.scores['count']} images, {result.scores['checkpoint']} "
               f"checkpoint, step {result.scores['step']}): {result.page}")

@@ -44,10 +44,10 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
     return rows
 
 
-def write_report(workdir: str, *, which: str = "best", step: int | None = None, gallery_size: int = 16,
+def write_report(workdir: str, *, which: str | None = None, step: int | None = None, gallery_size: int = 16,
                  gradcam_count: int = 4, batch_size: int = 32) -> str:
-    """Writes DIR/report/ (index.html and its PNGs) from the `which` checkpoint, or the one of
-    `step`, and returns the path of index.html."""
+    """Writes DIR/report/ (index.html and its PNGs) from the `which` checkpoint (None: the one
+    the run's checkpoint.select names), or the one of `step`, and returns the path of index.html."""
     if not os.path.isdir(workdir):
         raise FileNotFoundError(f"{workdir}: no such run directory")
     run_dir = RunDir(workdir)
@@ -88,7 +88,7 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
         notes.append(f"no validation predictions ({type(error).__name__}: {error}); the confusion matrix and "
                      f"table come from the logged metrics, without gallery and Grad-CAM")
     else:
-        restored = f"{'chosen' if step is not None else which} checkpoint, step {run.step}"
+        restored = run.checkpoint_name
         confusion = evaluation.confusion(len(class_names))
         origin = (f"{len(evaluation.labels)} validation images predicted by the {restored} "
                   f"(view {evaluation.view})")
