@@ -5,12 +5,15 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score
 
 from artjax import evaluate, rundir
 from artjax.config import load_saved_config
+from artjax.data.integrity import DataIntegrityError, check_test_set
+from artjax.data.sources import DecodeOptions, FileSource
 from artjax.data.painters import PaintersSource
 from artjax.rundir import RunDir
 from artjax.runs.finish import finish_run
@@ -135,3 +138,15 @@ def test_only_unreadable_images_exit_1(run_copy, tmp_path, capsys):
     (tmp_path / "set" / "rain" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     assert evaluate.main(["--workdir", str(run_copy), str(tmp_path / "set")]) == 1
     assert "no readable test image" in capsys.readouterr().err
+
+
+def test_a_test_file_the_run_trained_on_is_refused(tmp_path):
+    def source(root, paths):
+        return FileSource(str(root), paths, np.zeros(len(paths), np.int32), ["a", "b"], DecodeOptions())
+
+    train = source(tmp_path, ["a/1.png", "a/2.png"])
+    test = source(tmp_path / "a" / "..", ["a/2.png", "a/3.png"])  # another spelling of the same file
+    with pytest.raises(DataIntegrityError, match=r"1 test file\(s\) are also in the run's training"):
+        check_test_set(test, (train,), allow_overlap=False)
+    check_test_set(test, (train,), allow_overlap=True)
+    check_test_set(source(tmp_path, ["a/3.png"]), (train,), allow_overlap=False)

@@ -58,7 +58,8 @@ def _open_one(path: str, data: ml_collections.ConfigDict, class_names: list[str]
     raise FileNotFoundError(f"{key} {path}: no such file or directory")
 
 
-def open_test_set(paths: Sequence[str], data: ml_collections.ConfigDict, class_names: list[str]) -> tuple[FileSource, str]:
+def open_test_set(paths: Sequence[str], data: ml_collections.ConfigDict,
+                  class_names: list[str]) -> tuple[FileSource, str]:
     """(source, description) of the PATHs (folders of class folders or CSV manifests, together
     one set), or of the data config's test_csv / test_root when `paths` is empty."""
     if not paths:
