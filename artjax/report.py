@@ -22,8 +22,9 @@ from artjax.runs.restore import WHICH
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m artjax.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True, help="the run directory")
-    parser.add_argument("--which", choices=WHICH, default="best",
-                        help="checkpoint whose predictions fill the gallery and table (default best)")
+    parser.add_argument("--which", choices=WHICH, default=None,
+                        help="checkpoint whose predictions fill the gallery and table (default: the run's "
+                             "checkpoint.select)")
     parser.add_argument("--step", type=int, default=None, help="the checkpoint of this step instead")
     args = parser.parse_args(argv)
     logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO

@@ -5,7 +5,9 @@
     DIR/checkpoints/     orbax checkpoints (train/checkpoint.py)
     DIR/metrics.jsonl    one JSON record per line: {"split": "train"|"val", "step": N, ...}
     DIR/tensorboard/     the same scalars as TensorBoard events
-    DIR/report/          index.html and its figures; resizer.png and predictions.csv live here too
+    DIR/report/          index.html and its figures; resizer.png and predictions.csv live here too;
+                         test.html, test_confusion.png, test_predictions.csv: the labelled test set
+    DIR/test_metrics.json  the last scoring of a labelled test set (runs/evaluate.py)
     DIR/identity.json    what a resumed run must share with the one that wrote the checkpoints
     DIR/artjax.lock      held (an OS file lock) by the process training in DIR; names it
     DIR/corrupt_checkpoints/  checkpoints found damaged, moved out of the way, never deleted
@@ -33,6 +35,10 @@ REPORT_DIR = "report"
 REPORT_INDEX = "index.html"  # in REPORT_DIR
 RESIZER_FIGURE = "resizer.png"  # in REPORT_DIR
 PREDICTIONS = "predictions.csv"  # in REPORT_DIR
+TEST_METRICS = "test_metrics.json"
+TEST_REPORT = "test.html"  # in REPORT_DIR, as are the next two
+TEST_CONFUSION = "test_confusion.png"
+TEST_PREDICTIONS = "test_predictions.csv"
 IDENTITY = "identity.json"
 LOCK = "artjax.lock"
 CORRUPT = "corrupt_checkpoints"
@@ -88,6 +94,18 @@ class RunDir:
     @property
     def predictions(self) -> str:
         return self.report_file(PREDICTIONS)
+
+    @property
+    def test_metrics(self) -> str:
+        return os.path.join(self.path, TEST_METRICS)
+
+    @property
+    def test_report(self) -> str:
+        return self.report_file(TEST_REPORT)
+
+    @property
+    def test_predictions(self) -> str:
+        return self.report_file(TEST_PREDICTIONS)
 
     @property
     def identity(self) -> str:
@@ -166,6 +184,15 @@ class RunDir:
 
     def write_identity(self, identity: dict[str, Any]) -> None:
         _write_atomically(self.identity, json.dumps(identity, indent=2))
+
+    # ------------------------------------------------------------------- test_metrics.json
+
+    def read_test_metrics(self) -> dict[str, Any] | None:
+        """The last test-set scoring (None when the run has none)."""
+        return _read_json(self.test_metrics)
+
+    def write_test_metrics(self, record: dict[str, Any]) -> None:
+        _write_atomically(self.test_metrics, json.dumps(record, indent=2))
 
     # ----------------------------------------------------------------------- metrics.jsonl
 

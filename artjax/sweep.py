@@ -81,8 +81,9 @@ def main(argv: list[str]) -> None:
             workdir = os.path.join(_WORKDIR.value, name)
             result = loop.run(config, workdir)
             print(f"report: {finish_run(workdir, config, trained=result.trained)}")
+            selected = result.best_epoch if config.checkpoint.select == "best" else result.epoch
             rows.append(compare.run_row(name, workdir, trainable_params=result.trainable_params,
-                                        selected_epoch=result.best_epoch))
+                                        selected_epoch=selected))
     page = compare.write_comparison(_WORKDIR.value, rows, title=f"sweep: {_CONFIG.value} over {_GRID.value}")
     print(compare.table(rows))
     print(f"comparison: {page}")

@@ -13,8 +13,19 @@ Variants:
 Deviation: the blog rescales pixels by 1/255 only; artjax normalises with the weights' own
 ImageNet mean/std, which is what torchvision's VGG16 weights expect.
 
-Data: an image folder per split with cats/ and dogs/ subfolders (data/cats_vs_dogs/train and
-.../validation), or TFDS cats_vs_dogs (--config.data.source=tfds --config.data.tfds_name=cats_vs_dogs).
+Checkpoint and test set: the blog trains with `model.fit(...)` for 30 epochs and then, "# Test set
+evaluation", runs `model.evaluate_generator(test_generator, steps=50)` on the model as the last
+epoch left it (no ModelCheckpoint, no restore of a best epoch), and its headline figure is that
+test accuracy: "마지막으로 별도의 Test셋을 통해 Evaluation을 진행했다. ... 여기서는 0.934로"
+(finally an evaluation on a separate test set ... here 0.934; seed S3). So checkpoint.select =
+'last', and data.test_root = data/cats_vs_dogs/test (the blog's `test_dir`, class folders like
+train/) is scored once at the end of training (DIR/test_metrics.json, DIR/report/test.html;
+again with `python -m artjax.evaluate --workdir DIR`). Assumption: the blog's 50 test steps of 20
+images = 1,000 test images; artjax scores every image of the test folder, whatever its size.
+
+Data: an image folder per split with cats/ and dogs/ subfolders (data/cats_vs_dogs/train,
+.../validation and .../test), or TFDS cats_vs_dogs (--config.data.source=tfds
+--config.data.tfds_name=cats_vs_dogs --config.data.test_root='', which has no test split).
 Weights: torchvision's vgg16 ImageNet file, converted with `python -m artjax.weights convert`.
 """
 
@@ -30,6 +41,7 @@ def get_config(arg: str | None = None):
     config.data.source = "folder"
     config.data.root = "data/cats_vs_dogs/train"
     config.data.val_root = "data/cats_vs_dogs/validation"
+    config.data.test_root = "data/cats_vs_dogs/test"
     config.data.image_size = 150
     config.data.augment = "s3"
     config.model.name = "vgg16"
@@ -56,6 +68,7 @@ def get_config(arg: str | None = None):
         config.optimizer.name = "adam"
         config.optimizer.learning_rate = 1e-3
     config.checkpoint.best_metric = "accuracy"
+    config.checkpoint.select = "last"  # Keras keeps the model of the last epoch (see above)
     if variant.get("smoke"):
         apply_smoke(config, image_size=32, num_classes=2)
     return config

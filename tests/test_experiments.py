@@ -87,6 +87,9 @@ def test_cats_vs_dogs_recipes_s3():
     assert ft.train.freeze == ("stage1", "stage2", "stage3", "stage4") and ft.optimizer.name == "rmsprop"
     assert _cfg("cats_vs_dogs.py:scratch").model.weights == ""
     assert fe.data.augment == "s3" and (fe.train.epochs, fe.train.batch_size) == (30, 20)
+    # Keras keeps the last epoch; the headline 0.934 is the test set's, scored at the end.
+    assert (ft.checkpoint.select, ft.data.test_root) == ("last", "data/cats_vs_dogs/test")
+    assert _cfg("cats_vs_dogs.py:smoke,finetune_block5").data.test_root == ""
 
 
 def test_kfashion_recipes_s4():

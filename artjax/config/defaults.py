@@ -48,6 +48,12 @@ def defaults() -> ml_collections.ConfigDict:
     # runs ('' = off). `python -m artjax.data --config F` fills it up front.
     c.data.cache_dir = ""
     c.data.cache_short_side = 512
+    # A labelled test set, scored once at the end of training and by `python -m artjax.evaluate`
+    # (artjax/runs/evaluate.py): test_csv, a manifest with data.path_column / data.label_column
+    # (paths relative to test_root, else to the CSV's folder); without it test_root is a folder
+    # of class folders. Its classes must be the run's. '' = no test set.
+    c.data.test_root = ""
+    c.data.test_csv = ""
     # The built-in synthetic painters (data.source = 'painters').
     c.data.painters = ml_collections.ConfigDict()
     c.data.painters.seed = 0
@@ -157,6 +163,8 @@ def defaults() -> ml_collections.ConfigDict:
     c.checkpoint.keep_best = 1  # best checkpoints kept, by checkpoint.best_metric
     c.checkpoint.best_metric = "accuracy"  # a validation metric name: accuracy | macro_f1 | loss
     c.checkpoint.every_steps = 0  # also save inside an epoch every N steps (0 = epoch ends only)
+    # The checkpoint the end-of-run test evaluation and report use: best (by best_metric) | last.
+    c.checkpoint.select = "best"
 
     c.lock()
     return c

@@ -16,6 +16,7 @@ def apply_smoke(config: ml_collections.ConfigDict, *, image_size: int = 32, num_
     config.data.painters.max_size = 64
     config.data.image_size = image_size
     config.data.workers = 0
+    config.data.test_root = config.data.test_csv = ""  # the recipe's test set is not the painters'
     config.model.weights = ""  # smoke runs start from random weights: nothing to download
     config.model.num_classes = 0
     config.train.epochs = 2

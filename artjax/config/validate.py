@@ -69,7 +69,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
     from artjax.data.augment import PRESETS
     from artjax.eval import metrics, views
     from artjax.models import heads, pyramid, resizer
-    from artjax.train import freeze, losses, optim, schedules
+    from artjax.train import checkpoint, freeze, losses, optim, schedules
 
     return {
         "data.source": catalog.source_names(),
@@ -85,6 +85,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "model.pyramid.rule": pyramid.RULES,
         "eval.view": views.NAMES,
         "checkpoint.best_metric": metrics.SELECTABLE,
+        "checkpoint.select": checkpoint.SELECT,
         "schedule.metric": metrics.SELECTABLE,
         "model.resizer.interpolation": resizer.INTERPOLATIONS,
         "model.dtype": _DTYPES,

@@ -86,3 +86,21 @@ def check_splits(train: Source, val: Source, *, allow_overlap: bool) -> None:
                 f"{len(shared)} file(s) are in both the training and the validation split, which would inflate "
                 f"the validation score: {_named(shared)}; remove the duplicate rows, or set "
                 "data.allow_overlap=True to keep them")
+
+
+def check_test_set(test: Source, seen: tuple[Source, ...], *, allow_overlap: bool) -> None:
+    """Raises DataIntegrityError for a test file that the run trained or validated on (unless
+    `allow_overlap`): its score would measure memory. Logs a warning for the run's classes the
+    test set lacks."""
+    missing = sorted(set(range(len(test.class_names))) - set(np.unique(test.labels()).tolist()))
+    if missing:
+        logging.warning("the test set has no example of %d of the run's classes: %s; their recall and F1 "
+                        "count as 0", len(missing), _named([test.class_names[i] for i in missing]))
+    test_paths = resolved_paths(test)
+    if test_paths is None or allow_overlap:
+        return
+    shared = sorted(set(test_paths) & {p for source in seen for p in resolved_paths(source) or ()})
+    if shared:
+        raise DataIntegrityError(f"{len(shared)} test file(s) are also in the run's training or validation data, "
+                                 f"which would inflate the test score: {_named(shared)}; remove them from the test "
+                                 "set, or set data.allow_overlap=True to keep them")

@@ -29,6 +29,10 @@ from artjax.eval.inference import Classifier, Transform, threaded_map
 Record = dict[str, Any]
 
 
+class NothingReadable(ValueError):
+    """Not one record of a source could be read."""
+
+
 @dataclasses.dataclass
 class Evaluation:
     """A classifier's predictions on every readable record of a source."""
@@ -67,9 +71,10 @@ def _readable(source: Any, errors: tuple[type[Exception], ...], skipped: list[st
 
 
 def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform, image_size: int, view: str,
-                    errors: tuple[type[Exception], ...], threads: int = 4) -> Evaluation:
+                    errors: tuple[type[Exception], ...], threads: int = 4, split: str = "validation") -> Evaluation:
     """Predicts every record of `source` through `view` (`Classifier.predict`); unreadable
-    records are listed, not fatal."""
+    records are listed, not fatal (NothingReadable when none is readable; `split` names the
+    source in that message)."""
     skipped: list[str] = []
     records: dict[int, tuple[str, int]] = {}
 
@@ -83,7 +88,7 @@ def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform
         indices.append(index)
         probs.append(prediction.probs)
     if not indices:
-        raise ValueError(f"no readable validation image ({len(skipped)} unreadable)")
+        raise NothingReadable(f"no readable {split} image ({len(skipped)} unreadable)")
     return Evaluation(indices=np.asarray(indices), ids=[records[i][0] for i in indices],
                       labels=np.asarray([records[i][1] for i in indices]), probs=np.stack(probs),
                       skipped=skipped, view=view)
@@ -236,6 +241,21 @@ def _top2_html(top2: dict[str, float], origin: str) -> str:
             "macro-averaged; F = 2PR / (P + R) of the two averages, as Table 1(b) of Jangtjik, Yeh &amp; "
             "Hua (2016).</p>")
 
+def classification_report_text(scores: dict[str, Any], class_names: Sequence[str]) -> str:
+    """scikit-learn's classification_report layout, from `metrics.summarize_confusion`."""
+    width = max(len("weighted avg"), *(len(n) for n in class_names))
+    per_class = scores["per_class"]
+    lines = [f"{'':>{width}}  precision    recall  f1-score   support", ""]
+    for i, name in enumerate(class_names):
+        values = "".join(f"{per_class[k][i]:>10.4f}" for k in ("precision", "recall", "f1"))
+        lines.append(f"{name:>{width}}{values}{int(per_class['support'][i]):>10}")
+    total = int(sum(per_class["support"]))
+    lines += ["", f"{'accuracy':>{width}}{'':>20}{scores['accuracy']:>10.4f}{total:>10}"]
+    for average in ("macro", "weighted"):
+        values = "".join(f"{scores[f'{average}_{k}']:>10.4f}" for k in ("precision", "recall", "f1"))
+        lines.append(f"{average + ' avg':>{width}}{values}{total:>10}")
+    return "\n".join(lines)
+
 
 def _pairs_html(pairs: Sequence[tuple[int, int, int, float]], class_names: Sequence[str]) -> str:
     rows = ['<table id="confused-pairs"><tr><th>true</th><th>predicted as</th><th>count</th>'
@@ -252,7 +272,7 @@ class ReportContent:
     title: str
     summary: list[tuple[str, str]]
     class_names: list[str]
-    curves: list[Figure]
+    curves: list[Figure] | None  # None: a page without training curves (the test set's)
     confusion: np.ndarray | None
     confusion_origin: str  # which predictions the matrix and table come from
     gallery: list[Figure] | None
@@ -277,20 +297,22 @@ def render_curves(train: Sequence[Record], val: Sequence[Record], report_dir: st
     return figures, notes
 
 
-def write_html(report_dir: str, content: ReportContent) -> str:
-    """Writes the confusion figure and index.html into `report_dir`; returns index.html's path."""
+def write_html(report_dir: str, content: ReportContent, *, name: str = rundir.REPORT_INDEX,
+               confusion_name: str = "confusion.png") -> str:
+    """Writes the confusion figure and the page `name` into `report_dir`; returns the page's path."""
     names = content.class_names
     parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{_e(content.title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>{_e(content.title)}</h1>"]
     parts.append("<table id=\"summary\">" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
                                                     for k, v in content.summary) + "</table>")
     notes = list(content.notes)
-    parts.append("<h2>Training curves</h2>" + _figures(content.curves, "curve"))
+    if content.curves is not None:
+        parts.append("<h2>Training curves</h2>" + _figures(content.curves, "curve"))
     parts.append("<h2>Confusion matrix</h2>")
     if content.confusion is not None:
-        plots.plot_confusion(content.confusion, names, os.path.join(report_dir, "confusion.png"))
+        plots.plot_confusion(content.confusion, names, os.path.join(report_dir, confusion_name))
         parts.append(f"<p>{_e(content.confusion_origin)}; rows are normalised by the true class.</p>"
-                     + _image("confusion.png", "normalised confusion matrix"))
+                     + _image(confusion_name, "normalised confusion matrix"))
         parts.append("<h2>Per-class precision, recall, F1</h2>"
                      + _class_table_html(metrics.summarize_confusion(content.confusion), names)
                      + "<p>Macro average over the classes present in the labels or predictions.</p>")
@@ -308,7 +330,7 @@ def write_html(report_dir: str, content: ReportContent) -> str:
     if content.cams:
         parts.append("<h2>Grad-CAM</h2><p>Left: the model's input; right: where the evidence for the "
                      "predicted class lies (red = strongest).</p>" + _figures(content.cams, "cam"))
-    if os.path.exists(os.path.join(report_dir, rundir.RESIZER_FIGURE)):
+    if name == rundir.REPORT_INDEX and os.path.exists(os.path.join(report_dir, rundir.RESIZER_FIGURE)):
         parts.append("<h2>Resizer</h2>" + _image(rundir.RESIZER_FIGURE, "Resizer input and output"))
     if content.links:
         parts.append("<h2>Files</h2><ul>" + "".join(f'<li><a href="{_e(p)}">{_e(label)}</a></li>'
@@ -317,7 +339,7 @@ def write_html(report_dir: str, content: ReportContent) -> str:
         parts.insert(2, "<div class=\"note\"><b>Not in this report:</b><ul>"
                      + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul></div>")
     parts.append("</body></html>\n")
-    path = os.path.join(report_dir, "index.html")
+    path = os.path.join(report_dir, name)
     with open(path, "w") as f:
         f.write("".join(parts))
     return path

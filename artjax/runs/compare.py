@@ -105,7 +105,7 @@ def write_comparison(sweep_dir: str, rows: Sequence[RunRow], *, title: str) -> s
                     f"<figcaption>{e(c)}</figcaption></figure>" for n, c in figures)
     page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style>'
             f"</head><body><h1>{e(title)}</h1><table id=\"runs\"><tr>{head}</tr>{body}</table>"
-            f"<p>Each run's figures are those of its selected checkpoint (checkpoint.best_metric); "
+            f"<p>Each run's figures are those of its selected checkpoint (checkpoint.select); "
             f"{e(TRAIN_ACCURACY_NOTE)}.</p><h2>Validation curves</h2>{shown or '<p>No validation records.</p>'}"
             f"<h2>Run reports</h2><ul>{links}</ul></body></html>\n")
     path = os.path.join(sweep_dir, PAGE)

@@ -1,5 +1,6 @@
 """The end of every run, whoever started it (`artjax.main`, `artjax.sweep`): the method figures
-first (the report links them), then the report."""
+and the configured test set's scoring first (the report links them), then the report, all from
+the checkpoint `checkpoint.select` names."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import os
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from artjax.data import catalog
 from artjax.eval.resizer_figure import draw_resizer_figure
 from artjax.rundir import RunDir
+from artjax.runs import evaluate
 from artjax.runs.report import write_report
-from artjax.runs.restore import load_run
+from artjax.runs.restore import load_run, selected
 
 
 def write_resizer_figure(workdir: str, *, num_images: int = 4) -> str:
@@ -29,7 +32,8 @@ def write_resizer_figure(workdir: str, *, num_images: int = 4) -> str:
 
 
 def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool = True) -> str:
-    """Writes the run's figures and report; returns the path of the report's index.html.
+    """Writes the run's figures, the scores of its configured test set (once, from the
+    checkpoint.select checkpoint) and its report; returns the path of the report's index.html.
 
     trained: False when this invocation found the run finished and trained nothing; its report
     is then kept if it exists (`python -m artjax.report` rewrites it on demand)."""
@@ -38,4 +42,12 @@ def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool
         return index
     if config.model.resizer.enabled:
         write_resizer_figure(workdir)
-    return write_report(workdir)
+    which = selected(config)
+    if evaluate.configured(config.data):
+        result = evaluate.evaluate_test_set(workdir, which=which)
+        for reason in result.skipped:
+            logging.warning("skipping unreadable test image: %s", reason)
+        print(f"test set {result.scores['test_set']}: accuracy {result.scores['accuracy']:.4f}, macro-F1 "
+              f"{result.scores['macro_f1']:.4f} ({result.scores['count']} images, {len(result.skipped)} unreadable "
+              f"skipped, {result.scores['checkpoint']} checkpoint, step {result.scores['step']}): {result.page}")
+    return write_report(workdir, which=which)

@@ -36,13 +36,18 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
             values = ", ".join(f"{k} {record[k]:.4f}" for k in shown if k in record)
             rows.append((label, f"epoch {record.get('epoch')}, step {record.get('step')}: {values}"))
     rows.append(("model for the images below", restored))
+    test = RunDir(workdir).read_test_metrics()
+    if test is not None:
+        rows.append(("test set", f"{test['test_set']}: accuracy {test['accuracy']:.4f}, macro-F1 "
+                                 f"{test['macro_f1']:.4f} on {test['count']} images ({test['checkpoint']} "
+                                 f"checkpoint, step {test['step']}, view {test['view']})"))
     return rows
 
 
-def write_report(workdir: str, *, which: str = "best", step: int | None = None, gallery_size: int = 16,
+def write_report(workdir: str, *, which: str | None = None, step: int | None = None, gallery_size: int = 16,
                  gradcam_count: int = 4, batch_size: int = 32) -> str:
-    """Writes DIR/report/ (index.html and its PNGs) from the `which` checkpoint, or the one of
-    `step`, and returns the path of index.html."""
+    """Writes DIR/report/ (index.html and its PNGs) from the `which` checkpoint (None: the one
+    the run's checkpoint.select names), or the one of `step`, and returns the path of index.html."""
     if not os.path.isdir(workdir):
         raise FileNotFoundError(f"{workdir}: no such run directory")
     run_dir = RunDir(workdir)
@@ -65,6 +70,8 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
     top2_origin = ""
     links = [(f"../{name}", name) for name in (rundir.CONFIG, rundir.METRICS)
              if os.path.exists(os.path.join(workdir, name))]
+    if os.path.exists(run_dir.test_report):
+        links.append((rundir.TEST_REPORT, f"{rundir.TEST_REPORT} (the labelled test set)"))
     # A report must not take down the run it describes: every piece that needs the checkpoint
     # or the data is attempted on its own, and a failure becomes a note on the page.
     try:
@@ -83,7 +90,7 @@ def write_report(workdir: str, *, which: str = "best", step: int | None = None, 
         notes.append(f"no validation predictions ({type(error).__name__}: {error}); the confusion matrix and "
                      f"table come from the logged metrics, without gallery and Grad-CAM")
     else:
-        restored = f"{'chosen' if step is not None else which} checkpoint, step {run.step}"
+        restored = run.checkpoint_name
         confusion = evaluation.confusion(len(class_names))
         origin = (f"{len(evaluation.labels)} validation images predicted by the {restored} "
                   f"(view {evaluation.view})")

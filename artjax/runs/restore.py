@@ -22,6 +22,12 @@ from artjax.train import setup
 from artjax.train.checkpoint import Checkpoints
 
 WHICH = ("best", "latest")
+_SELECTED = {"best": "best", "last": "latest"}  # checkpoint.select -> WHICH
+
+
+def selected(config: ml_collections.ConfigDict) -> str:
+    """The checkpoint (a WHICH) that `checkpoint.select` names for a run's end-of-run work."""
+    return _SELECTED[config.checkpoint.select]
 
 
 @dataclasses.dataclass
@@ -31,6 +37,12 @@ class RestoredRun:
     class_names: list[str]
     step: int
     metrics: dict[str, Any] | None  # validation metrics of that checkpoint
+    which: str | None = None  # the WHICH it was restored as; None when a step was asked for
+
+    @property
+    def checkpoint_name(self) -> str:
+        """'best checkpoint, step 12', for messages and reports."""
+        return f"{self.which or 'chosen'} checkpoint, step {self.step}"
 
     def eval_transform(self) -> Callable:
         """The run's per-image evaluation transform (deterministic)."""
@@ -46,31 +58,32 @@ class RestoredRun:
                           batch_size=batch_size)
 
 
-def load_run(workdir: str, *, which: str = "best", step: int | None = None) -> RestoredRun:
+def load_run(workdir: str, *, which: str | None = "best", step: int | None = None) -> RestoredRun:
     """The model of `workdir`'s checkpoint at `step`, or else its best (by checkpoint.best_metric)
-    or latest one. Damaged checkpoints are skipped with a warning for the newest intact one; a
-    damaged `step` is an error."""
-    if which not in WHICH:
+    or latest one (which=None: the one the run's checkpoint.select names). Damaged checkpoints
+    are skipped with a warning for the newest intact one; a damaged `step` is an error."""
+    if which is not None and which not in WHICH:
         raise ValueError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
     run_dir = RunDir(workdir)
     if run_dir.read_config_json() is None:
         raise FileNotFoundError(f"{workdir} is not an artjax run directory (no config.json)")
     config = load_saved_config(run_dir.config)
     runtime.configure_compilation_cache(config.compile_cache)
+    which = which or selected(config)
     class_names, _ = run_dir.read_classes()
     checkpoints = Checkpoints.for_run(run_dir, config)
     try:
-        step = _choose(checkpoints, workdir, which, step)
+        chosen = _choose(checkpoints, workdir, which, step)
         built = setup.build(config, num_classes=len(class_names), steps_per_epoch=1)
         _, eval_graphdef, state = setup.split_modes(built, config)
         # Restore onto this process's first device, whatever topology wrote the checkpoint.
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), state)
-        state, step_meta = checkpoints.restore(step, abstract)
+        state, step_meta = checkpoints.restore(chosen, abstract)
     finally:
         checkpoints.close()
     model, _ = nnx.merge(eval_graphdef, state)
-    return RestoredRun(model, config, class_names, step, step_meta["last_eval"])
+    return RestoredRun(model, config, class_names, chosen, step_meta["last_eval"], which if step is None else None)
 
 
 def _choose(checkpoints: Checkpoints, workdir: str, which: str, step: int | None) -> int:

@@ -42,6 +42,7 @@ def first_line(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+SELECT = ("best", "last")  # checkpoint.select: which checkpoint a run's end-of-run work uses
 RANKING = "ranking"  # the meta item's copy of the selection metric (None for unevaluated saves)
 
 

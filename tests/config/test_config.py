@@ -33,6 +33,7 @@ def test_unknown_key_suggests_the_closest():
     ("train.epochs", 0, "train.epochs"),
     ("data.source", "folder", "data.root"),
     ("model.name", "resnet5O", "did you mean"),
+    ("checkpoint.select", "latest", "checkpoint.select"),
 ])
 def test_validate_names_the_key(key, value, match):
     config = defaults()
