@@ -6,6 +6,7 @@
     DIR/metrics.jsonl    one JSON record per line: {"split": "train"|"val", "step": N, ...}
     DIR/tensorboard/     the same scalars as TensorBoard events
     DIR/report/          index.html and its figures; resizer.png and predictions.csv live here too
+    DIR/class_selection.json  the classes data.top_classes kept, with their works (wikiart; else absent)
     DIR/identity.json    what a resumed run must share with the one that wrote the checkpoints
     DIR/artjax.lock      held (an OS file lock) by the process training in DIR; names it
     DIR/corrupt_checkpoints/  checkpoints found damaged, moved out of the way, never deleted
@@ -34,6 +35,7 @@ REPORT_INDEX = "index.html"  # in REPORT_DIR
 RESIZER_FIGURE = "resizer.png"  # in REPORT_DIR
 PREDICTIONS = "predictions.csv"  # in REPORT_DIR
 IDENTITY = "identity.json"
+CLASS_SELECTION = "class_selection.json"
 LOCK = "artjax.lock"
 CORRUPT = "corrupt_checkpoints"
 
@@ -88,6 +90,10 @@ class RunDir:
     @property
     def predictions(self) -> str:
         return self.report_file(PREDICTIONS)
+
+    @property
+    def class_selection(self) -> str:
+        return os.path.join(self.path, CLASS_SELECTION)
 
     @property
     def identity(self) -> str:
@@ -157,6 +163,15 @@ class RunDir:
     def write_classes(self, class_names: list[str], preprocessing: dict[str, Any]) -> None:
         _write_atomically(self.classes, json.dumps({"class_names": list(class_names),
                                                     "preprocessing": preprocessing}, indent=2))
+
+    # --------------------------------------------------------------- class_selection.json
+
+    def read_class_selection(self) -> dict[str, Any] | None:
+        """The kept classes and their counts (None when the run kept every class)."""
+        return _read_json(self.class_selection)
+
+    def write_class_selection(self, record: dict[str, Any]) -> None:
+        _write_atomically(self.class_selection, json.dumps(record, indent=2))
 
     # ----------------------------------------------------------------------- identity.json
 

@@ -36,6 +36,11 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
             values = ", ".join(f"{k} {record[k]:.4f}" for k in shown if k in record)
             rows.append((label, f"epoch {record.get('epoch')}, step {record.get('step')}: {values}"))
     rows.append(("model for the images below", restored))
+    selection = RunDir(workdir).read_class_selection()
+    if selection is not None:  # data.top_classes: which classes, how many works each (train/val)
+        kept = selection["classes"]
+        rows.append((f"classes (top {selection['top_classes']} of {selection['classes_in_data']:,} by works)",
+                     ", ".join(f"{c['name']} {c['works']:,} ({c['train']:,}/{c['val']:,})" for c in kept)))
     return rows
 
 
