@@ -4,7 +4,7 @@ Config keys read (all under `data`; optional ones with their defaults):
   source                 folder | csv | wikiart | tfds | arrays, or a name added by register_source
   root, val_root         image folders (folder), path roots (csv, wikiart)
   csv, val_csv           manifests (csv); path_column='img_path', label_column='artist'
-  class_file             class list, `name` or `index name` per line (wikiart: required; csv: optional,
+  class_file             class list, `name` or `index name` per line (wikiart: with split files; csv: optional,
                          fixes the class order and rejects other labels)
   train_split, val_split ArtGAN `path,label_index` files (wikiart)
   task='artist', top_classes=0   wikiart: artist | style | genre; keep the N classes with most works

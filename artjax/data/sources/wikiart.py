@@ -27,6 +27,7 @@ from artjax.data.sources.base import DecodeOptions, DecodingSource, holdout
 from artjax.data.sources.files import FileSource, images_under, require_dir, require_file, read_class_file
 
 TASKS = ("artist", "style", "genre")
+_REPORTED: set[str] = set()  # malformed entries already reported by this process: once each
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,9 @@ class _Problems:
             raise ValueError(f"{len(self.found)} malformed WikiArt entr{'y' if len(self.found) == 1 else 'ies'} and "
                              "data.strict=True:\n  " + "\n  ".join(self.found))
         for line in self.found:
-            logging.warning("skipping malformed WikiArt entry: %s", line)
+            if line not in _REPORTED:  # the train and validation sides (and the report) read the same files
+                _REPORTED.add(line)
+                logging.warning("skipping malformed WikiArt entry: %s", line)
 
 
 # ---------------------------------------------------------------- the three forms
