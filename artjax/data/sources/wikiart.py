@@ -225,7 +225,8 @@ def wikiart_source(data: Any, split: str) -> DecodingSource:
         names = sorted(set(labels))
     counts = Counter(name for side in rows.values() for _, name in side)
     if not counts:
-        raise ValueError(f"data.root {data.root!r}: no usable WikiArt images for data.task={task!r}")
+        listing = data.train_split or data.csv or data.root
+        raise ValueError(f"{listing}: no usable WikiArt images for data.task={task!r} (see the warnings above)")
     names = [name for name in names if name in counts]  # a class file may list classes without works
     names, selection = _select(names, counts, data)
     if "val" not in rows:
