@@ -70,7 +70,7 @@ def get_config(arg: str | None = None):
     config.data.source = "folder" if variant.get("folder") else "wikiart"
     config.data.root = "data/wikiart"
     config.data.task = "artist"
-    config.data.top_classes = 25
+    config.data.top_classes = 0 if variant.get("folder") else 25  # a folder holds the artists to train on
     if variant.get("artgan23"):
         config.data.top_classes = 0  # the split's own 23 artists
         config.data.class_file = f"{ARTGAN_CSV}/artist_class.txt"
