@@ -8,6 +8,7 @@
     DIR/report/          index.html and its figures; resizer.png and predictions.csv live here too;
                          test.html, test_confusion.png, test_predictions.csv: the labelled test set
     DIR/test_metrics.json  the last scoring of a labelled test set (runs/evaluate.py)
+    DIR/class_selection.json  the classes data.top_classes kept, with their works (wikiart; else absent)
     DIR/identity.json    what a resumed run must share with the one that wrote the checkpoints
     DIR/artjax.lock      held (an OS file lock) by the process training in DIR; names it
     DIR/corrupt_checkpoints/  checkpoints found damaged, moved out of the way, never deleted
@@ -40,6 +41,7 @@ TEST_REPORT = "test.html"  # in REPORT_DIR, as are the next two
 TEST_CONFUSION = "test_confusion.png"
 TEST_PREDICTIONS = "test_predictions.csv"
 IDENTITY = "identity.json"
+CLASS_SELECTION = "class_selection.json"
 LOCK = "artjax.lock"
 CORRUPT = "corrupt_checkpoints"
 
@@ -106,6 +108,10 @@ class RunDir:
     @property
     def test_predictions(self) -> str:
         return self.report_file(TEST_PREDICTIONS)
+
+    @property
+    def class_selection(self) -> str:
+        return os.path.join(self.path, CLASS_SELECTION)
 
     @property
     def identity(self) -> str:
@@ -175,6 +181,15 @@ class RunDir:
     def write_classes(self, class_names: list[str], preprocessing: dict[str, Any]) -> None:
         _write_atomically(self.classes, json.dumps({"class_names": list(class_names),
                                                     "preprocessing": preprocessing}, indent=2))
+
+    # --------------------------------------------------------------- class_selection.json
+
+    def read_class_selection(self) -> dict[str, Any] | None:
+        """The kept classes and their counts (None when the run kept every class)."""
+        return _read_json(self.class_selection)
+
+    def write_class_selection(self, record: dict[str, Any]) -> None:
+        _write_atomically(self.class_selection, json.dumps(record, indent=2))
 
     # ----------------------------------------------------------------------- identity.json
 

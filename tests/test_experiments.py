@@ -34,17 +34,24 @@ def _cfg(spec):
 
 
 def test_wikiart_recipe_s0():
-    c = _cfg("wikiart.py")
-    assert (c.model.name, c.model.num_classes, c.model.head.kind, c.model.head.layers) == ("resnet50", 25, "mlp", 2)
+    c = _cfg("wikiart.py")  # the headline: no freeze, 2 FC, StepLR, on the tree's top 25 artists
+    assert (c.model.name, c.model.num_classes, c.model.head.kind, c.model.head.layers) == ("resnet50", 0, "mlp", 2)
+    assert (c.data.source, c.data.task, c.data.top_classes, c.data.train_split) == ("wikiart", "artist", 25, "")
     assert (c.optimizer.name, c.optimizer.learning_rate, c.optimizer.momentum) == ("sgd", 0.001, 0.9)
     assert (c.schedule.name, c.schedule.step_size, c.schedule.gamma) == ("step", 10, 0.5)
     assert c.loss.class_weighting == "inverse" and c.data.augment == "s0"
     assert c.mix.cutmix_alpha > 0 and c.mix.prob > 0 and c.checkpoint.best_metric == "accuracy"
-    assert c.data.source == "wikiart" and c.model.weights
-    freezes = {v: _cfg(f"wikiart.py:freeze={v}").train.freeze for v in ("none", "conv1", "conv1-2", "conv1-3")}
-    assert freezes == {"none": (), "conv1": ("stem",), "conv1-2": ("stem", "stage1"),
-                       "conv1-3": ("stem", "stage1", "stage2")}
-    assert [_cfg(f"wikiart.py:fc={n}").model.head.layers for n in (1, 2, 3)] == [1, 2, 3]
+    assert c.model.weights
+    freezes = {v: _cfg(f"wikiart.py:freeze={v}") for v in ("none", "conv1", "conv1-2", "conv1-3")}
+    assert {v: f.train.freeze for v, f in freezes.items()} == {
+        "none": (), "conv1": ("stem",), "conv1-2": ("stem", "stage1"), "conv1-3": ("stem", "stage1", "stage2")}
+    # Scenario 1 as the text implies it: StepLR is the FC scenario's, and its head one FC layer.
+    assert all((f.model.head.layers, f.schedule.name) == (1, "constant") for f in freezes.values())
+    fcs = [_cfg(f"wikiart.py:fc={n}") for n in (1, 2, 3)]
+    assert [(f.model.head.layers, f.schedule.name, f.train.freeze) for f in fcs] == [(n, "step", ()) for n in (1, 2, 3)]
+    official = _cfg("wikiart.py:artgan23")  # ArtGAN's 23-artist split: the class count from the data
+    assert (official.data.top_classes, official.model.num_classes) == (0, 0) and official.data.train_split
+    assert _cfg("wikiart.py:metadata").data.csv
 
 
 def test_artist50_recipes_s1():

@@ -27,9 +27,7 @@ FROZEN = {"none": (), "conv1": ("conv1", "bn1"), "conv1-2": ("conv1", "bn1", "la
 
 def _torchvision_trainable(frozen, num_classes=4, arch="resnet50"):
     model = getattr(torchvision.models, arch)()
-    width = model.fc.in_features  # S0's two-layer head: widths halve
-    model.fc = torch.nn.Sequential(torch.nn.Linear(width, width // 2), torch.nn.ReLU(),
-                                   torch.nn.Linear(width // 2, num_classes))
+    model.fc = torch.nn.Linear(model.fc.in_features, num_classes)  # Scenario 1's head: torchvision's fc replaced
     for name, p in model.named_parameters():
         p.requires_grad = not name.startswith(tuple(f"{f}." for f in frozen))
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -29,6 +29,9 @@ def defaults() -> ml_collections.ConfigDict:
     c.data.class_file = ""  # wikiart: class-list file
     c.data.train_split = ""  # wikiart: split files of `path,label_index` lines
     c.data.val_split = ""
+    # Read by the wikiart source only (artjax/data/sources/wikiart.py): a work's label, how many classes to keep.
+    c.data.task = "artist"  # artist | style | genre (the tasks of Cetinic et al. 2018)
+    c.data.top_classes = 0  # > 0: only the N classes with the most works (ties by name); 0 = all
     c.data.tfds_name = ""
     c.data.tfds_dir = ""
     c.data.arrays = ""  # arrays: .npz with x_train, y_train, x_test, y_test

@@ -44,12 +44,12 @@ _POSITIVE = ("data.image_size", "data.cache_short_side", "train.epochs", "train.
 _NON_NEGATIVE = ("optimizer.learning_rate", "optimizer.weight_decay", "data.workers",
                  "checkpoint.every_steps", "eval.batch_size", "model.num_classes", "optimizer.grad_clip_norm",
                  "mix.cutmix_alpha", "mix.mixup_alpha", "loss.label_smoothing",
-                 "train.early_stop_patience")
+                 "train.early_stop_patience", "data.top_classes")
 _PROBABILITIES = ("mix.prob", "mix.switch_prob", "data.val_fraction")
 _REQUIRED_BY_SOURCE = {
     "folder": ("data.root",),
     "csv": ("data.csv",),
-    "wikiart": ("data.root", "data.class_file", "data.train_split"),
+    "wikiart": ("data.root",),
     "tfds": ("data.tfds_name",),
     "arrays": ("data.arrays",),
 }
@@ -67,6 +67,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
     when this module loads: they import JAX, and the CLI sets XLA flags before JAX loads."""
     from artjax.data import catalog
     from artjax.data.augment import PRESETS
+    from artjax.data.sources import wikiart
     from artjax.eval import metrics, views
     from artjax.models import heads, pyramid, resizer
     from artjax.train import checkpoint, freeze, losses, optim, schedules
@@ -89,6 +90,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "schedule.metric": metrics.SELECTABLE,
         "model.resizer.interpolation": resizer.INTERPOLATIONS,
         "model.dtype": _DTYPES,
+        "data.task": wikiart.TASKS,
     }
 
 

@@ -3,7 +3,10 @@ painters included)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
+import numpy as np
 
 from artjax.data import integrity, sources
 from artjax.data.decode import DecodeError
@@ -34,3 +37,14 @@ def open_sources(data: ml_collections.ConfigDict) -> tuple[Source, Source]:
     train, val = make_source(data, "train"), make_source(data, "val")
     integrity.check_splits(train, val, allow_overlap=data.allow_overlap)
     return train, val
+
+
+def class_selection(train: Source, val: Source) -> dict[str, Any] | None:
+    """The record of the classes a `data.top_classes` filter kept (works, train and val counts per
+    class), or None when the source kept every class."""
+    selection = getattr(train, "selection", None)  # only the file-based DecodingSources carry one
+    if selection is None:
+        return None
+    num_classes = len(train.class_names)
+    return selection.record(np.bincount(train.labels(), minlength=num_classes),
+                            np.bincount(val.labels(), minlength=num_classes))

@@ -41,6 +41,11 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
         rows.append(("test set", f"{test['test_set']}: accuracy {test['accuracy']:.4f}, macro-F1 "
                                  f"{test['macro_f1']:.4f} on {test['count']} images ({test['checkpoint']} "
                                  f"checkpoint, step {test['step']}, view {test['view']})"))
+    selection = RunDir(workdir).read_class_selection()
+    if selection is not None:  # data.top_classes: which classes, how many works each (train/val)
+        kept = selection["classes"]
+        rows.append((f"classes (top {selection['top_classes']} of {selection['classes_in_data']:,} by works)",
+                     ", ".join(f"{c['name']} {c['works']:,} ({c['train']:,}/{c['val']:,})" for c in kept)))
     return rows
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from artjax import runtime
 from artjax.data import catalog, integrity, pipeline, scan
-from artjax.data.sources import Source
+from artjax.data.sources import Source, wikiart
 from artjax.eval import metrics
 from artjax.rundir import RunDir
 from artjax.train import losses, optim
@@ -107,6 +107,7 @@ class Data:
     eval_batch: int  # this process's share of the evaluation batch
     bad: pipeline.BadRecords  # unreadable records met so far
     options: pipeline.PipelineOptions
+    selection: dict[str, Any] | None = None  # the classes data.top_classes kept, with their counts
 
 
 def _say(*args: Any) -> None:
@@ -182,11 +183,15 @@ def open_data(config: ml_collections.ConfigDict) -> Data:
     steps_per_epoch = len(train_source) // global_batch
     if steps_per_epoch == 0:
         raise ValueError(f"train.batch_size {global_batch} exceeds the {len(train_source)} training examples")
+    selection = catalog.class_selection(train_source, val_source)
+    if selection is not None:
+        _say(wikiart.describe_selection(selection))
     return Data(train=train_source, val=val_source, class_names=class_names, steps_per_epoch=steps_per_epoch,
                 local_batch=global_batch // processes,
                 eval_batch=(config.eval.batch_size or global_batch) // processes,
                 bad=pipeline.BadRecords(strict=config.data.strict),
-                options=pipeline.PipelineOptions(workers=config.data.workers, errors=catalog.READ_ERRORS))
+                options=pipeline.PipelineOptions(workers=config.data.workers, errors=catalog.READ_ERRORS),
+                selection=selection)
 
 
 def _class_weights(config: ml_collections.ConfigDict, data: Data) -> np.ndarray | None:
@@ -457,3 +462,5 @@ def _save_run_info(run_dir: RunDir, config: ml_collections.ConfigDict, data: Dat
     run_dir.write_config(config.to_json_best_effort(indent=2))
     run_dir.write_classes(data.class_names, trainer.preprocessing.to_dict())
     run_dir.write_identity(identity)
+    if data.selection is not None:
+        run_dir.write_class_selection(data.selection)

@@ -230,10 +230,13 @@ def test_wikiart_split_files(wikiart):
     assert list(val.labels()) == [1] and _values(val) == [12]
 
 
-def test_wikiart_rejects_bad_lines_and_requires_class_file(wikiart):
-    (wikiart / "bad.csv").write_text("Baroque/painter-1_work-2.jpg,7\n")
+def test_wikiart_skips_bad_lines_and_requires_class_file(wikiart):
+    # A malformed line is skipped and reported, as an unreadable image is; strict stops on it.
+    (wikiart / "bad.csv").write_text("Baroque/painter-1_work-2.jpg,7\nBaroque/painter-1_work-1.jpg,1\n")
     config = _config(source="wikiart", root=str(wikiart / "wikiart"), class_file=str(wikiart / "artist_class.txt"),
-                     train_split=str(wikiart / "bad.csv"))
+                     train_split=str(wikiart / "bad.csv"), val_split=str(wikiart / "artist_val.csv"))
+    assert _values(make_source(config, "train")) == [11]
+    config.strict = True
     with pytest.raises(ValueError, match=r"bad.csv:1: expected 'path,label_index' with index < 2"):
         make_source(config, "train")
     with pytest.raises(ValueError, match="data.class_file is empty"):

@@ -4,9 +4,11 @@ Config keys read (all under `data`; optional ones with their defaults):
   source                 folder | csv | wikiart | tfds | arrays, or a name added by register_source
   root, val_root         image folders (folder), path roots (csv, wikiart)
   csv, val_csv           manifests (csv); path_column='img_path', label_column='artist'
-  class_file             class list, `name` or `index name` per line (wikiart: required; csv: optional,
+  class_file             class list, `name` or `index name` per line (wikiart: with split files; csv: optional,
                          fixes the class order and rejects other labels)
   train_split, val_split ArtGAN `path,label_index` files (wikiart)
+  task='artist', top_classes=0   wikiart: artist | style | genre; keep the N classes with most works
+                         (wikiart also reads csv + path_column, or walks the ArtGAN tree: sources/wikiart.py)
   tfds_name, tfds_dir    prepared ArrayRecord TFDS dataset; tfds_train_split='train', tfds_val_split=''
   arrays                 .npz with x_train, y_train (+ x_test, y_test, class_names)
   val_fraction=0.2, split_seed=0   stratified hold-out when there is no validation set
@@ -29,9 +31,9 @@ from artjax.data.sources.files import (
     csv_source,
     folder_source,
     read_class_file,
-    wikiart_source,
 )
 from artjax.data.sources.tfds_source import TfdsSource
+from artjax.data.sources.wikiart import wikiart_source
 
 __all__ = [
     "ArraySource", "DecodeOptions", "DecodingSource", "FileSource", "Source", "Subset", "TfdsSource",
@@ -69,16 +71,6 @@ def _csv(data: Any, split: str) -> Source:
                       key="data.val_csv", **columns)
 
 
-def _wikiart(data: Any, split: str) -> Source:
-    options = DecodeOptions.from_config(data)
-    classes = read_class_file(data.class_file)
-    val_split = data.val_split
-    if split == "val" and val_split:
-        return wikiart_source(data.root, val_split, classes, options, key="data.val_split")
-    train = wikiart_source(data.root, data.train_split, classes, options, key="data.train_split")
-    return train if val_split else holdout(train, data, split)
-
-
 def _tfds(data: Any, split: str) -> Source:
     options = DecodeOptions.from_config(data)
     name, data_dir = data.tfds_name, data.tfds_dir
@@ -109,7 +101,7 @@ def _arrays(data: Any, split: str, arrays: Mapping[str, Any] | None = None) -> S
 
 
 _FACTORIES: dict[str, SourceFactory] = {
-    "folder": _folder, "csv": _csv, "wikiart": _wikiart, "tfds": _tfds, "arrays": _arrays,
+    "folder": _folder, "csv": _csv, "wikiart": wikiart_source, "tfds": _tfds, "arrays": _arrays,
 }
 
 

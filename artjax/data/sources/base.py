@@ -75,6 +75,7 @@ class DecodingSource(abc.ABC):
 
     class_names: list[str]
     options: DecodeOptions
+    selection: Any = None  # the wikiart ClassSelection when data.top_classes dropped classes, else None
 
     @abc.abstractmethod
     def __len__(self) -> int: ...
@@ -109,6 +110,7 @@ class Subset(DecodingSource):
         self.indices = np.asarray(indices, np.int64)
         self.class_names = source.class_names
         self.options = source.options
+        self.selection = source.selection
         self._labels = source.labels()[self.indices]
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""Image files on disk: class folders, CSV manifests and the ArtGAN WikiArt split files.
+"""Image files on disk: class folders, CSV manifests and class-list files (the WikiArt forms: wikiart.py).
 
 Indexing never opens an image and never stats every file (a million-row manifest indexes in
 seconds); a missing or broken file surfaces when its record is read, as a DecodeError naming it.
@@ -45,14 +45,14 @@ class FileSource(DecodingSource):
         return {"image": path, "label": int(self._labels[index]), "id": path}
 
 
-def _require_dir(path: str, key: str) -> None:
+def require_dir(path: str, key: str) -> None:
     if not path:
         raise ValueError(f"{key} is empty: set it to the image directory")
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{key}: directory {path!r} does not exist")
 
 
-def _require_file(path: str, key: str) -> None:
+def require_file(path: str, key: str) -> None:
     if not path:
         raise ValueError(f"{key} is empty: set it to the file's path")
     if not os.path.isfile(path):
@@ -65,7 +65,7 @@ def _class_dirs(root: str) -> list[str]:
     return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
 
 
-def _images_under(directory: str) -> list[str]:
+def images_under(directory: str) -> list[str]:
     """Image files below `directory`, recursively, relative to it, in sorted order."""
     found = []
     for current, dirs, files in os.walk(directory):
@@ -84,7 +84,7 @@ def folder_source(root: str, options: DecodeOptions, *, class_names: list[str] |
     With `class_names` (a validation folder), subfolders must be among them; without, every
     subfolder is a class and must hold at least one image.
     """
-    _require_dir(root, key)
+    require_dir(root, key)
     dirs = _class_dirs(root)
     if not dirs:
         raise ValueError(f"{key}: {root!r} has no class subfolders (expected {root}/<class>/<image>)")
@@ -102,7 +102,7 @@ def folder_source(root: str, options: DecodeOptions, *, class_names: list[str] |
     index = {name: i for i, name in enumerate(class_names)}
     paths, labels, empty = [], [], []
     for name in dirs:
-        files = _images_under(os.path.join(root, name))
+        files = images_under(os.path.join(root, name))
         if not files:
             empty.append(name)
         paths.extend(os.path.join(name, f) for f in files)
@@ -156,7 +156,7 @@ def csv_source(csv_path: str, root: str, options: DecodeOptions, *, path_column:
     Without `class_names` the classes are the sorted distinct labels; with them (a class file,
     or the training classes for a validation CSV) a label outside the list is an error.
     """
-    _require_file(csv_path, key)
+    require_file(csv_path, key)
     paths, names = read_manifest(csv_path, path_column, label_column)
     if class_names is None:
         class_names = _sort_labels(set(names))
@@ -171,12 +171,12 @@ def csv_source(csv_path: str, root: str, options: DecodeOptions, *, path_column:
     return FileSource(base, paths, labels, class_names, options)
 
 
-# ---------------------------------------------------------------- ArtGAN WikiArt split files
+# ---------------------------------------------------------------- class lists
 
 def read_class_file(path: str, key: str = "data.class_file") -> list[str]:
     """Class names, one per line, either `name` or `index name` (ArtGAN's artist_class.txt:
     `0 Albrecht_Durer`); indices must run 0..n-1."""
-    _require_file(path, key)
+    require_file(path, key)
     with open(path, encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip()]
     if not lines:
@@ -188,31 +188,3 @@ def read_class_file(path: str, key: str = "data.class_file") -> list[str]:
             raise ValueError(f"{key}: {path!r} indices must be 0..{len(lines) - 1}, each once")
         return [named[i] for i in range(len(lines))]
     return lines
-
-
-def read_split_file(path: str, num_classes: int, key: str) -> tuple[list[str], np.ndarray]:
-    """(paths, labels) of `relative/path.jpg,label_index` lines (ArtGAN artist_train.csv)."""
-    _require_file(path, key)
-    paths, labels = [], []
-    # surrogateescape: file names that are not valid UTF-8 still match the names on disk.
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        for line_no, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            rel, _, label = line.rpartition(",")
-            if not rel or not label.strip().isdigit() or int(label) >= num_classes:
-                raise ValueError(f"{path}:{line_no}: expected 'path,label_index' with index < {num_classes}, "
-                                 f"got {line!r}")
-            paths.append(rel.strip())
-            labels.append(int(label))
-    if not paths:
-        raise ValueError(f"{key}: {path!r} lists no images")
-    return paths, np.asarray(labels, np.int32)
-
-
-def wikiart_source(root: str, split_file: str, class_names: list[str], options: DecodeOptions, *,
-                   key: str) -> FileSource:
-    _require_dir(root, "data.root")
-    paths, labels = read_split_file(split_file, len(class_names), key)
-    return FileSource(root, paths, labels, class_names, options)
