@@ -132,7 +132,8 @@ def test_kfashion_recipes_s4():
 
 
 def _smokes() -> list[str]:
-    """Every named variant of every experiment, in its smoke form."""
+    """Every named variant of every experiment, in its smoke form (artist50's plain_resize and
+    v2m_nocrop only change the preset of one listed here: test_artist50_recipes_s1)."""
     specs = ["wikiart.py:smoke,fc=1", "wikiart.py:smoke,fc=3", "artist50.py:smoke", "artist50.py:smoke,v2m",
              *[f"artist50_pyramid.py:smoke,{rule}" for rule in ("soft", "hard", "adaptive")]]
     specs += [f"wikiart.py:smoke,freeze={scenario}" for scenario in ("conv1", "conv1-2")]  # the others: test_sweep.py
