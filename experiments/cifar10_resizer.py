@@ -2,7 +2,7 @@
 
 Recipe: 32 px CIFAR images, RandomCrop(32, padding 4) + HorizontalFlip (preset 's2'),
 ImageNet normalisation; torchvision VGG16 (ImageNet weights) with its classifier changed to 10
-classes; SGD lr 0.01 (momentum 0.9: our assumption, the report does not say), batch 128,
+classes (its two 4096-wide layers keep their ImageNet weights, the last Linear is new); SGD lr 0.01 (momentum 0.9: our assumption, the report does not say), batch 128,
 300 epochs, lr x0.1 at epochs 100 and 150; the best epoch is kept. With a Resizer, 32 -> 224
 learned upscaling runs in front of the backbone (n = 16 filters, r = 1 residual block).
 

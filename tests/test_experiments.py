@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from artjax.config import load_config, validate
+from artjax import models
+from artjax.config import ConfigError, flat_keys, load_config, validate
 from artjax.data import pipeline
 from artjax.eval import metrics, report
 from artjax.runs.restore import RestoredRun
-from artjax.train import loop
+from artjax.train import loop, setup
 from artjax.train.checkpoint import Checkpoints
 from artjax.train.mesh import replicate, to_global
 from artjax.train import setup
@@ -61,9 +62,18 @@ def test_artist50_recipes_s1():
         "s1_b3", 150, "quadrants", "macro_f1")
     assert (b3.data.path_column, b3.data.label_column, b3.model.num_classes) == ("img_path", "artist", 50)
     v2 = _cfg("artist50.py:v2m")
-    assert (v2.model.name, v2.model.head.dropout, v2.optimizer.name, v2.data.augment) == (
-        "efficientnet_v2_m", 0.5, "adam", "s1_v2")
+    assert (v2.model.name, v2.model.head.kind, v2.model.head.dropout, v2.optimizer.name, v2.optimizer.learning_rate,
+            v2.train.batch_size, v2.train.epochs, v2.data.augment, v2.data.image_size) == (
+        "efficientnet_v2_m", "logits", 0.5, "adam", 0.001, 16, 20, "s1_v2_crop", 150)
     assert (v2.schedule.name, v2.schedule.mode, v2.schedule.factor, v2.schedule.patience) == ("plateau", "max", 0.1, 1)
+    assert _changed(_cfg("artist50.py:v2m_nocrop"), v2) == {"data.augment": "s1_v2", "train.epochs": 30}
+    assert _changed(_cfg("artist50.py:plain_resize"), b3) == {"data.augment": "s1_b3_resize"}
+    # In smoke form they differ from a lowered variant (_smokes) only by a preset test_augment.py runs.
+    assert _changed(_cfg("artist50.py:smoke,v2m_nocrop"), _cfg("artist50.py:smoke,v2m")) == {"data.augment": "s1_v2"}
+    assert _changed(_cfg("artist50.py:smoke,plain_resize"), _cfg("artist50.py:smoke")) == {
+        "data.augment": "s1_b3_resize"}
+    with pytest.raises(ConfigError, match="exclude each other"):
+        _cfg("artist50.py:v2m,plain_resize")
     for rule in ("soft", "hard", "adaptive"):
         p = _cfg(f"artist50_pyramid.py:{rule}")
         assert p.model.pyramid.enabled and p.model.pyramid.rule == rule and p.model.pyramid.levels == (1, 2, 5)
@@ -71,6 +81,32 @@ def test_artist50_recipes_s1():
     paper = _cfg("artist50_pyramid.py:paper").model.pyramid
     assert (paper.levels, paper.per_level_backbone, paper.rule) == ((1, 2, 4), True, "soft")
     assert not _cfg("artist50_pyramid.py").model.pyramid.per_level_backbone  # the team code stays the default
+
+
+def _changed(config, reference) -> dict:
+    """{dotted key: value in `config`} for every leaf that differs from `reference`'s."""
+    ours, theirs = _flat(config), _flat(reference)
+    return {k: v for k, v in ours.items() if theirs.get(k) != v}
+
+
+def _flat(config) -> dict:
+    values = {}
+    for key in flat_keys(config):
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node
+    return values
+
+
+def test_artist50_v2m_has_the_seeds_logits_head():
+    """Dropout(0.5) + Linear(1000 -> 50) on V2-M's 1000 ImageNet logits, built as the run builds
+    it (shapes only: the smoke lowering below compiles nothing either, and builds V2-M once)."""
+    config = _cfg("artist50.py:v2m")
+    model = nnx.eval_shape(lambda: models.create(config.model.name, num_classes=config.model.num_classes,
+                                                 head=setup.head_options(config)))
+    assert model.head.imagenet.fc.kernel.shape == (1280, 1000)
+    assert model.head.fc.kernel.shape == (1000, 50) and model.head.dropout.rate == 0.5
 
 
 def test_cifar10_resizer_recipes_s2():
@@ -112,7 +148,8 @@ def test_kfashion_recipes_s4():
 
 
 def _smokes() -> list[str]:
-    """Every named variant of every experiment, in its smoke form."""
+    """Every named variant of every experiment, in its smoke form (artist50's plain_resize and
+    v2m_nocrop only change the preset of one listed here: test_artist50_recipes_s1)."""
     specs = ["wikiart.py:smoke,fc=1", "wikiart.py:smoke,fc=3", "artist50.py:smoke", "artist50.py:smoke,v2m",
              *[f"artist50_pyramid.py:smoke,{rule}" for rule in ("soft", "hard", "adaptive")]]
     specs += [f"wikiart.py:smoke,freeze={scenario}" for scenario in ("conv1", "conv1-2")]  # the others: test_sweep.py

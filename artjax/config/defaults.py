@@ -70,6 +70,9 @@ def defaults() -> ml_collections.ConfigDict:
     c.model.name = "resnet_mini"
     c.model.num_classes = 0  # 0 = the number of classes the data has
     c.model.weights = ""  # artjax weight directory (see `python -m artjax.weights convert`)
+    # With weights: True starts the whole head fresh; False (torchvision practice) keeps every
+    # head layer the class count leaves unchanged (VGG / AlexNet: the two 4096-wide layers).
+    c.model.reinit_head = False
     c.model.dtype = "float32"  # compute dtype: float32 | bfloat16 (parameters stay float32)
     c.model.head = ml_collections.ConfigDict()
     c.model.head.kind = "linear"  # linear | mlp | logits | dense | vgg_classifier

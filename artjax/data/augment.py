@@ -24,11 +24,15 @@ defaults the authors ran with):
          holes scale with image_size. 1.x GaussNoise(var_limit=(10, 50)) on 0..255 ->
          std_range=(sqrt(10)/255, sqrt(50)/255). 1.x OpticalDistortion(0.05) reflected at the
          border -> border_mode=BORDER_REFLECT_101 (its shift_limit no longer exists).
-  s1_v2  (S1 EfficientNetV2-M, the variant the team kept, "fixed-size resize (good)"):
+  s1_b3_resize (S1's B3 ablation "plain resize of the original": 0.578 vs 0.725): s1_b3 with
+         Resize(s) in place of Resize(2s) -> RandomCrop(s).
+  s1_v2  (S1 EfficientNetV2-M, "fixed-size resize (good)"):
          Resize(s), HorizontalFlip, VerticalFlip, ShiftScaleRotate(0.1, 0.2, 30, p 0.5) ->
          Affine(translate_percent ±0.1 per axis, scale 0.8..1.2 with keep_ratio=True (1.x
          drew one scale), rotate ±30, reflect-101 border as 1.x), OneOf(MotionBlur,
          OpticalDistortion, GaussNoise, CLAHE(2, 8x8), Rotate(45..90, constant border); p 0.5).
+  s1_v2_crop (S1 EfficientNetV2-M, "2x resize then crop (bad)"): s1_v2 with Resize(2s) ->
+         RandomCrop(s) in place of Resize(s).
   s2     (S2 CIFAR): Resize(s), Pad(s/8, zeros) -> RandomCrop(s) (= RandomCrop(32, padding=4)
          at 32 px, scaled with the size), HorizontalFlip.
   s3     (S3 Keras ImageDataGenerator): Resize(s), Affine(rotate ±20, translate ±0.1 per axis,
@@ -37,8 +41,9 @@ defaults the authors ran with):
   s4     (S4): Resize(s), HorizontalFlip, Rotate(±30, constant border), each p=0.5.
   rrc    RandomResizedCrop(s, scale 0.08..1, ratio 3/4..4/3) + HorizontalFlip.
   flip   Resize(s) + HorizontalFlip.      none   Resize(s).
-Evaluation (train=False): Resize(s) for every preset except s1_b3, which resizes to 2s and
-takes the centre s x s crop (the scale its training crops have: a quarter of the painting), and
+Evaluation (train=False): Resize(s) for every preset except s1_b3 and s1_v2_crop, which resize
+to 2s and take the centre s x s crop (the scale their training crops have: a quarter of the
+painting), and
 rrc, which resizes the short side to s / 0.875 and centre-crops s (the ImageNet convention).
 """
 
@@ -60,7 +65,7 @@ A = runtime.import_without_torch("albumentations")
 RandomSource = np.random.Generator | int
 Transform = Callable[[np.ndarray, RandomSource], np.ndarray]
 
-PRESETS = ("none", "flip", "s0", "s1_b3", "s1_v2", "s2", "s3", "s4", "rrc")
+PRESETS = ("none", "flip", "s0", "s1_b3", "s1_b3_resize", "s1_v2", "s1_v2_crop", "s2", "s3", "s4", "rrc")
 S1_IMAGE_SIZE = 150  # the seed's CFG['IMG_SIZE']; its 64 px dropout holes scale from it
 _REFLECT = cv2.BORDER_REFLECT_101
 _CONSTANT = cv2.BORDER_CONSTANT
@@ -87,20 +92,22 @@ def _train_ops(preset: str, s: int) -> list[A.BasicTransform]:
             A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
             A.CLAHE(clip_limit=4.0, tile_grid_size=(8, 8), p=0.5),
         ]
-    if preset == "s1_b3":
+    # S1's test images are quarter crops: Resize(2s) -> RandomCrop(s) mimics them; the plain
+    # Resize(s) is the seed's other arm (B3's ablation, V2-M's kept run).
+    quarter_crop = [A.Resize(2 * s, 2 * s), A.RandomCrop(s, s)]
+    if preset in ("s1_b3", "s1_b3_resize"):
         hole = 64 / S1_IMAGE_SIZE
         return [
-            A.Resize(2 * s, 2 * s),
-            A.RandomCrop(s, s),
+            *(quarter_crop if preset == "s1_b3" else [A.Resize(s, s)]),
             A.CoarseDropout(num_holes_range=(4, 4), hole_height_range=(hole, hole),
                             hole_width_range=(hole, hole), fill=0, p=0.5),
             A.OneOf(_s1_oneof_members(), p=0.3),
             A.VerticalFlip(p=0.5),
             A.HorizontalFlip(p=0.5),
         ]
-    if preset == "s1_v2":
+    if preset in ("s1_v2", "s1_v2_crop"):
         return [
-            A.Resize(s, s), *flips,
+            *(quarter_crop if preset == "s1_v2_crop" else [A.Resize(s, s)]), *flips,
             A.Affine(translate_percent={"x": (-0.1, 0.1), "y": (-0.1, 0.1)}, scale=(0.8, 1.2), keep_ratio=True,
                      rotate=(-30, 30), border_mode=_REFLECT, p=0.5),
             A.OneOf([
@@ -130,7 +137,7 @@ def _train_ops(preset: str, s: int) -> list[A.BasicTransform]:
 def _eval_ops(preset: str, s: int) -> list[A.BasicTransform]:
     if preset not in PRESETS:
         raise ValueError(f"unknown augmentation preset {preset!r}; expected one of {PRESETS}")
-    if preset == "s1_b3":
+    if preset in ("s1_b3", "s1_v2_crop"):
         return [A.Resize(2 * s, 2 * s), A.CenterCrop(s, s)]
     if preset == "rrc":
         return [A.SmallestMaxSize(max_size=round(s / 0.875)), A.CenterCrop(s, s)]

@@ -23,6 +23,13 @@ kind's default". Kinds:
 - `{'kind': 'alexnet_classifier', 'dropout': 0.5}`: torchvision AlexNet's classifier:
   adaptive average pool to 6x6 -> flatten (C, H, W) -> Dropout -> Linear(C*36 -> 4096) ->
   ReLU -> Dropout -> Linear(4096 -> 4096) -> ReLU -> Linear(4096 -> classes).
+
+With converted weights (`create(..., weights=DIR)`, artjax.weights.store.build_loaded) and a new
+class count, a head keeps every stored layer the class count leaves unchanged, as torchvision
+practice does: VGG's and AlexNet's classifiers load fc1 and fc2 and start fc3 fresh; a 'logits'
+head receives the stored classifier as `imagenet`; a 'linear' head is all new; 'mlp' and 'dense'
+heads load only from weights holding a head of their own kind. `reinit_head=True`
+(`model.reinit_head`) starts the whole head fresh.
 """
 
 from __future__ import annotations

@@ -82,19 +82,22 @@ def get_spec(name: str) -> ModelSpec:
 
 def create(name: str, *, num_classes: int = 1000, weights: str | None = None,
            head: Mapping[str, Any] | None = None, dtype: Any = jnp.float32, seed: int = 0,
-           **options: Any) -> Backbone:
+           reinit_head: bool = False, **options: Any) -> Backbone:
     """Builds model `name`, optionally loading an artjax weight directory.
 
     Args:
       name: a registered name (`list_models()`).
-      num_classes: output width. With `weights`, a class count different from the stored one
-        keeps a freshly initialised head (logged); everything else is loaded.
+      num_classes: output width. With `weights` and a class count different from the stored
+        one, the head layers that do not depend on it are loaded (VGG's and AlexNet's 4096-wide
+        layers, a 'logits' head's ImageNet classifier) and the class layer starts fresh; the log
+        names the new layers (`artjax.weights.store.build_loaded`).
       weights: a directory written by `python -m artjax.weights convert` (or
         `artjax.weights.save`). Its preprocessing replaces the registered one.
       head: head options (dict or ConfigDict), see `artjax.models.heads`; None = the family's
         default head (torchvision's classifier layout).
       dtype: compute dtype, jnp.float32 / jnp.bfloat16 or their names; parameters stay float32.
       seed: seeds parameter initialisation and dropout.
+      reinit_head: with `weights`, start the whole head fresh instead (`model.reinit_head`).
       **options: family options (e.g. `width`, `depths` for resnet_mini).
 
     Returns:
@@ -113,7 +116,7 @@ def create(name: str, *, num_classes: int = 1000, weights: str | None = None,
         return model
 
     if weights:
-        model, meta = build_loaded(build, weights, arch=name)
+        model, meta = build_loaded(build, weights, arch=name, reinit_head=reinit_head)
         model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     else:
         model = build()

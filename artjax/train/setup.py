@@ -47,7 +47,7 @@ def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoc
     dtype = jnp.dtype(config.model.dtype)
     model = models.create(config.model.name, num_classes=num_outputs(config, num_classes),
                           weights=config.model.weights or None, head=head_options(config),
-                          dtype=dtype, seed=config.seed)
+                          reinit_head=config.model.reinit_head, dtype=dtype, seed=config.seed)
     resizer, pyramid = config.model.resizer, config.model.pyramid
     if resizer.enabled:
         options = {k: resizer[k] for k in ("target_size", "filters", "blocks", "cbam", "interpolation")}

@@ -91,22 +91,28 @@ def read_arrays(directory: str) -> dict[str, np.ndarray]:
         return _flatten(ckpt.restore(path))
 
 
-def build_loaded(build: Callable[[], nnx.Module], directory: str, *,
-                 arch: str | None = None) -> tuple[nnx.Module, dict[str, Any]]:
+def build_loaded(build: Callable[[], nnx.Module], directory: str, *, arch: str | None = None,
+                 reinit_head: bool = False) -> tuple[nnx.Module, dict[str, Any]]:
     """(`build()` with the weights of `directory` loaded, the directory's metadata).
 
     Every non-head array must match the model's (one ValueError lists missing, unexpected and
-    mis-shaped paths). The head is loaded when it has the same paths and shapes; when the model
-    has a 'logits' head whose `imagenet` part matches the stored head, the stored head goes
-    there; otherwise the model keeps its fresh head and the log says so. The caller applies
-    `meta['preprocessing']` (this module knows no model class).
+    mis-shaped paths). The head, unless `reinit_head` starts all of it fresh:
+    - same paths and shapes as the stored head: loaded whole;
+    - a 'logits' head whose `imagenet` part matches the stored head: the stored head goes there,
+      the Linear above it is new;
+    - the stored head's kind with another class count: every layer is loaded except those whose
+      last axis is the class count (torchvision practice: VGG's and AlexNet's two 4096-wide
+      layers are kept, the last Linear replaced);
+    - otherwise the whole head is fresh.
+    The log names the new layers. The caller applies `meta['preprocessing']` (this module knows
+    no model class).
 
     Only the initial values the weights do not replace are computed: the construction runs
     under jax.jit and XLA drops the unused random initialisers (seconds for VGG's 100M-weight
     classifier).
     """
     abstract = nnx.eval_shape(build)
-    arrays, meta = _plan(abstract, directory, arch)
+    arrays, meta = _plan(abstract, directory, arch, reinit_head)
 
     def fresh():
         return {key: v for key, v in ((_path_str(p), v)
@@ -123,8 +129,8 @@ def build_loaded(build: Callable[[], nnx.Module], directory: str, *,
     return nnx.merge(graphdef, nnx.from_flat_state(leaves)), meta
 
 
-def _plan(model: nnx.Module, directory: str,
-          arch: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _plan(model: nnx.Module, directory: str, arch: str | None,
+          reinit_head: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Which stored arrays go where in `model` (flat path -> array), and the metadata."""
     meta = read_metadata(directory)
     if arch is not None and meta["arch"] != arch:
@@ -140,19 +146,53 @@ def _plan(model: nnx.Module, directory: str,
     head_s = {k: v for k, v in stored.items() if k.startswith("head/")}
     head_t = {k: v for k, v in target.items() if k.startswith("head/")}
     as_imagenet = {"head/imagenet/" + k[len("head/"):]: v for k, v in head_s.items()}
-    if _same_shapes(head_s, head_t):
+    stored_head = f"a {meta['num_classes']}-class {meta['head'].get('kind')!r} head"
+    if reinit_head:
+        log.info("Head re-initialised as asked (reinit_head), although %s holds %s: new %s.",
+                 directory, stored_head, _layers(head_t))
+    elif _same_shapes(head_s, head_t):
         loaded.update(head_s)
     elif _same_shapes(as_imagenet, {k: v for k, v in head_t.items() if k in as_imagenet}):
         loaded.update(as_imagenet)
-        log.info("Loaded the stored %d-class head of %s into head/imagenet; the layers above it "
-                 "are freshly initialised for %d classes.", meta["num_classes"], meta["arch"],
-                 model.num_classes)
+        log.info("Loaded the stored %d-class head of %s into head/imagenet; new for %d classes: "
+                 "%s.", meta["num_classes"], meta["arch"], model.num_classes,
+                 _layers({k: v for k, v in head_t.items() if k not in as_imagenet}))
     else:
-        log.warning("Head re-initialised: the weights in %s have a %d-class %r head, the model "
-                    "a %d-class %r head; all other layers are loaded.", directory,
-                    meta["num_classes"], meta["head"].get("kind"), model.num_classes,
-                    model.head_spec.get("kind"))
+        kept = _kept_for_new_class_count(head_s, head_t, meta, model)
+        if kept is None:
+            kept = {}
+            log.warning("Head re-initialised: the weights in %s have %s, the model a %d-class "
+                        "%r head; all other layers are loaded.", directory, stored_head,
+                        model.num_classes, model.head_spec.get("kind"))
+        else:
+            log.warning("Head re-initialised for %d classes (the weights in %s have %s): new %s; "
+                        "loaded %s.", model.num_classes, directory, stored_head,
+                        _layers({k: v for k, v in head_t.items() if k not in kept}),
+                        _layers(kept) if kept else "no head layer")
+        loaded.update(kept)
     return loaded, meta
+
+
+def _kept_for_new_class_count(head_s: Mapping[str, Any], head_t: Mapping[str, Any],
+                              meta: Mapping[str, Any], model: nnx.Module) -> dict[str, Any] | None:
+    """The stored head arrays that survive a change of class count, or None when the heads
+    differ otherwise (another kind, other paths, or a shape change beyond the class axis)."""
+    if meta["head"].get("kind") != model.head_spec.get("kind") or set(head_s) != set(head_t):
+        return None
+    kept = {}
+    for key, value in head_s.items():
+        old, new = tuple(np.shape(value)), tuple(np.shape(head_t[key]))
+        if old == new:
+            kept[key] = value
+        elif (old[:-1], old[-1:], new[-1:]) != (new[:-1], (meta["num_classes"],),
+                                                 (model.num_classes,)):
+            return None
+    return kept
+
+
+def _layers(arrays: Mapping[str, Any]) -> str:
+    """'head/fc1, head/fc2': the modules (array paths without their last part) of `arrays`."""
+    return ", ".join(sorted({k.rsplit("/", 1)[0] for k in arrays}))
 
 
 def check_match(found: Mapping[str, Any], expected: Mapping[str, Any], *, what: str) -> None:

@@ -112,3 +112,16 @@ def test_child_transforms_draw_independent_coin_tosses(monkeypatch):
         seen.add((np.array_equal(out, image[:, ::-1]) or np.array_equal(out, image[::-1, ::-1]),
                   np.array_equal(out, image[::-1]) or np.array_equal(out, image[::-1, ::-1])))
     assert seen == {(False, False), (False, True), (True, False), (True, True)}
+
+
+def test_s1_quarter_crop_and_plain_resize_arms_differ_only_in_their_first_steps():
+    def ops(preset):
+        return AlbumentationsTransform(preset, image_size=150, train=True)._compose().transforms
+
+    def names(preset):
+        return [type(t).__name__ for t in ops(preset)]
+
+    for crop, plain in (("s1_b3", "s1_b3_resize"), ("s1_v2_crop", "s1_v2")):
+        resize_2x, random_crop = ops(crop)[:2]
+        assert (resize_2x.height, type(random_crop).__name__, random_crop.height) == (300, "RandomCrop", 150)
+        assert ops(plain)[0].height == 150 and names(crop)[2:] == names(plain)[1:]

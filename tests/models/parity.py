@@ -5,6 +5,8 @@ Import torch only from tests (it is an optional dependency of artjax).
 
 from __future__ import annotations
 
+import logging
+import pathlib
 from collections.abc import Callable
 
 import jax
@@ -44,14 +46,21 @@ def calibrate_batchnorm(module: torch.nn.Module, x: torch.Tensor,
     module.eval()
 
 
-def convert_and_load(tmodel: torch.nn.Module, arch: str, tmp_path, *,
-                     source: str = "torchvision") -> models.Backbone:
-    """torch state dict -> .pth -> `python -m artjax.weights convert` -> `create(weights=...)`."""
+def convert(tmodel: torch.nn.Module, arch: str, tmp_path, *,
+            source: str = "torchvision") -> pathlib.Path:
+    """torch state dict -> .pth -> `python -m artjax.weights convert` -> the weight directory."""
     pth = tmp_path / f"{arch}.pth"
     torch.save(tmodel.state_dict(), pth)
     out = tmp_path / f"{arch}_artjax"
     assert weights_cli(["convert", "--arch", arch, "--source", source, "--input", str(pth),
                         "--output", str(out)]) == 0
+    return out
+
+
+def convert_and_load(tmodel: torch.nn.Module, arch: str, tmp_path, *,
+                     source: str = "torchvision") -> models.Backbone:
+    """`convert`, then `create(weights=...)` with the torch model's class count."""
+    out = convert(tmodel, arch, tmp_path, source=source)
     num_classes = next(m for m in reversed(list(tmodel.modules()))
                        if isinstance(m, torch.nn.Linear)).out_features
     return models.create(arch, num_classes=num_classes, weights=str(out))
@@ -104,6 +113,23 @@ def assert_train_batchnorm_parity(tmodel: torch.nn.Module, model: models.Backbon
             compared.add(path)
     assert compared == {k for k in target if k.endswith(("/mean", "/var"))}
     return len(compared)
+
+
+def assert_classifier_keeps_its_4096_layers(tmodel: torch.nn.Module, arch: str,
+                                            weights: pathlib.Path, caplog) -> None:
+    """The 1000-class `tmodel`'s conversion `weights` loaded into a 10-class `arch` (head
+    'vgg_classifier' / 'alexnet_classifier'): both 4096-wide layers are the file's, the last
+    Linear is new, and the log says so."""
+    fc1, fc2, fc3 = [m for m in tmodel.classifier if isinstance(m, torch.nn.Linear)]
+    assert fc3.out_features == 1000
+    with caplog.at_level(logging.WARNING, logger="artjax.weights.store"):
+        model = models.create(arch, num_classes=10, weights=str(weights))
+    for name, torch_linear in (("fc1", fc1), ("fc2", fc2)):
+        layer = getattr(model.head, name)
+        np.testing.assert_array_equal(layer.kernel[...], torch_linear.weight.detach().numpy().T)
+        np.testing.assert_array_equal(layer.bias[...], torch_linear.bias.detach().numpy())
+    assert model.head.fc3.kernel.shape == (4096, 10) and model.head.fc3.bias.shape == (10,)
+    assert "new head/fc3; loaded head/fc1, head/fc2" in caplog.text
 
 
 def torch_alexnet_bn(num_classes: int) -> nn.Module:

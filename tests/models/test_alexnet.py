@@ -1,49 +1,54 @@
+import logging
+
 import jax.numpy as jnp
+import numpy as np
 import pytest
 import torch
 import torchvision
 from flax import nnx
 
 from artjax import models
-from parity import (abstract_param_count, assert_eval_parity, assert_train_batchnorm_parity,
-                    calibrate_batchnorm, convert_and_load, param_count, torch_alexnet_bn,
-                    torch_param_count)
+from artjax.weights import store
+from parity import (abstract_param_count, assert_classifier_keeps_its_4096_layers,
+                    assert_eval_parity, assert_train_batchnorm_parity, calibrate_batchnorm,
+                    convert, convert_and_load, param_count, torch_alexnet_bn, torch_param_count)
 
 
 def torch_pooled(tmodel, x):
     return tmodel.features(x).mean(dim=(2, 3))
 
 
-@pytest.mark.parametrize("size", [64, 224])
-def test_converted_torchvision_alexnet_matches_torch(size, tmp_path):
+@pytest.fixture(scope="module")
+def alexnet_weights(tmp_path_factory):
+    """A random torchvision AlexNet (1000 classes) and its artjax conversion, made once."""
     torch.manual_seed(0)
-    tmodel = torchvision.models.alexnet(num_classes=10)
-    model = convert_and_load(tmodel, "alexnet", tmp_path)
+    tmodel = torchvision.models.alexnet()
+    return tmodel, convert(tmodel, "alexnet", tmp_path_factory.mktemp("alexnet"))
+
+
+@pytest.mark.parametrize("size", [64, 224])
+def test_converted_torchvision_alexnet_matches_torch(size, alexnet_weights):
+    tmodel, weights = alexnet_weights
+    model = models.create("alexnet", num_classes=1000, weights=str(weights))
     assert param_count(model) == torch_param_count(tmodel)
     assert_eval_parity(tmodel, model, torch.randn(2, 3, size, size), torch_pooled)
 
 
-def test_alexnet_bn_matches_its_torch_layout_at_227px(tmp_path):
-    torch.manual_seed(0)
-    tmodel = torch_alexnet_bn(num_classes=3)
-    x = torch.randn(2, 3, 227, 227)
-    calibrate_batchnorm(tmodel, torch.randn(4, 3, 227, 227))
-    model = convert_and_load(tmodel, "alexnet_bn", tmp_path)
-    assert model.preprocessing.input_size == 227
-    assert model.feature_map_shape(227) == (6, 6, 256)
-    assert param_count(model) == torch_param_count(tmodel) == 58_296_387  # S4: "58.3 M"
-    assert_eval_parity(tmodel, model, x, torch_pooled)
-    assert assert_train_batchnorm_parity(tmodel, model, "alexnet_bn", x) == 5 * 2
+def test_a_new_class_count_keeps_the_pretrained_4096_layers(alexnet_weights, caplog):
+    tmodel, weights = alexnet_weights
+    assert_classifier_keeps_its_4096_layers(tmodel, "alexnet", weights, caplog)
 
 
-def test_batch_norm_option_adds_one_batchnorm_per_conv():
-    plain = abstract_param_count("alexnet", num_classes=10)
-    with_bn = abstract_param_count("alexnet", num_classes=10, batch_norm=True)
-    assert with_bn - plain == 2 * (64 + 192 + 384 + 256 + 256)
-    assert models.create("alexnet", num_classes=2, batch_norm=True).stage1.bn is not None
-
-
-def test_too_small_input_fails_clearly_instead_of_returning_nan():
-    model = nnx.eval_shape(lambda: models.create("alexnet_bn", num_classes=3))
-    with pytest.raises(ValueError, match="too small"):
-        nnx.eval_shape(lambda m: m(jnp.ones((1, 64, 64, 3))), model)
+def test_reinit_head_starts_the_whole_classifier_fresh(alexnet_weights, caplog):
+    stored = store.read_arrays(str(alexnet_weights[1]))
+    with caplog.at_level(logging.INFO, logger="artjax.weights.store"):
+        model = models.create("alexnet", num_classes=10, weights=str(alexnet_weights[1]),
+                              reinit_head=True)
+    loaded = store.model_arrays(model)
+    for key in loaded:
+        if key.startswith("head/"):
+            assert np.shape(loaded[key]) != np.shape(stored[key]) or not np.array_equal(
+                loaded[key], stored[key]), key
+        else:
+            np.testing.assert_array_equal(loaded[key], stored[key], err_msg=key)
+    assert "reinit_head" in caplog.text and "new head/fc1, head/fc2, head/fc3" in caplog.text
