@@ -21,7 +21,6 @@ from artjax.runs.restore import RestoredRun
 from artjax.train import loop, setup
 from artjax.train.checkpoint import Checkpoints
 from artjax.train.mesh import replicate, to_global
-from artjax.train import setup
 from artjax.train.trainer import make_trainer
 
 ROOT = pathlib.Path(__file__).parents[1]
