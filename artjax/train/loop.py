@@ -436,6 +436,15 @@ def _differences(saved: Any, current: Any, name: str) -> list[str]:
     return [] if saved == current else [f"{name}: the run has {saved!r}, this config {current!r}"]
 
 
+def _recorded_part(current: Any, saved: Any) -> Any:
+    """`current` cut down to the keys `saved` holds, at every depth: a run written before a key
+    existed (model.pyramid.per_level_backbone, ...) is not refused for lacking it; where the key
+    changes the model, the restore refuses it, naming the key."""
+    if isinstance(current, dict) and isinstance(saved, dict):
+        return {k: _recorded_part(v, saved[k]) for k, v in current.items() if k in saved}
+    return current
+
+
 def _check_same_run(run_dir: RunDir, current: dict[str, Any]) -> None:
     """Refuses to resume a run whose saved identity differs from `current` in any part both
     have (its config keys, or its classes and data): one line per difference."""
@@ -445,7 +454,7 @@ def _check_same_run(run_dir: RunDir, current: dict[str, Any]) -> None:
         if part in saved:
             known = saved[part]
             if part == "config":  # an older run may lack a key: only compare what it recorded
-                value = {key: v for key, v in value.items() if key in known}
+                value = _recorded_part(value, known)
             changed += _differences(known, value, "" if part == "config" else part)
     if changed:
         raise NotTheSameRun(f"{run_dir.path} holds a run this config cannot resume; use another --workdir or "

@@ -139,6 +139,10 @@ def test_another_optimiser_freeze_or_momentum_refuses_to_resume_naming_each_key(
     assert "does not fit the model and optimiser" in message
     assert "optimizer.momentum: the run has 0.9, this config 0.0" in message
     # What may change on resume changes: the run continues, and only then rewrites config.json.
+    # A run written before a key existed resumes (its identity.json lacks the key).
+    identity = json.loads((run / "identity.json").read_text())
+    del identity["config"]["model.pyramid"]["per_level_backbone"]
+    (run / "identity.json").write_text(json.dumps(identity))
     config_before = (run / "config.json").read_text()
     loop.run(_folder_run(data, **{"train.epochs": 2, "optimizer.learning_rate": 0.01}), str(run))
     assert json.loads((run / "config.json").read_text())["optimizer"]["learning_rate"] == 0.01 != json.loads(
