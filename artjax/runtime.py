@@ -58,7 +58,7 @@ def configure_compilation_cache(setting: str) -> str | None:
     """Points JAX's persistent compilation cache at the directory `setting` names (the config's
     `compile_cache`): "auto" = default_cache_dir()/jax, "" = off, anything else a path. A second
     run or a resume of the same config then reads its compiled programs instead of compiling
-    them (the quickstart's smoke run: 17 s -> 7 s, BENCHMARKS.md). Every program is kept, not
+    them (the quickstart's smoke run: 18.6 s -> 7.3 s, BENCHMARKS.md). Every program is kept, not
     only those over JAX's one-second default: a run compiles a hundred small initialisers and
     metrics that add up. With "auto", a cache the user set up for JAX (JAX_COMPILATION_CACHE_DIR)
     is used as it is; the user's JAX_* cache variables always win over artjax's defaults. The
