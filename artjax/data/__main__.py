@@ -1,4 +1,5 @@
-"""Scan a data config before training: class counts, image sizes and every unreadable file.
+"""Scan a data config before training: the classes kept (data.top_classes), class counts, image
+sizes and every unreadable file.
 
     python -m artjax.data --config experiments/x.py[:variant] [--threads 4] [--config.data.root=...]
 
@@ -23,11 +24,15 @@ _THREADS = flags.DEFINE_integer("threads", 4, "decoding threads")
 def main(argv: list[str]) -> None:
     config = cli.validated_config(argv)
     from artjax.data import catalog, scan
+    from artjax.data.sources import wikiart
 
     try:
         sources = catalog.open_sources(config.data)
     except (FileNotFoundError, ValueError) as error:
         cli.fail(str(error), status=1)
+    selection = catalog.class_selection(*sources)
+    if selection is not None:  # data.top_classes: the classes a run of this config would train on
+        print(wikiart.describe_selection(selection))
     reports = []
     for split, source in zip(("train", "val"), sources):
         reports.append(scan.scan_source(source, threads=_THREADS.value))

@@ -200,3 +200,11 @@ def test_s0_smoke_runs_on_the_tree_from_the_cli(tree, tmp_path):
     assert [e["epoch"] for e in evals if e["split"] == "val"] == [1, 2]
     index = (workdir / "report" / "index.html").read_text()
     assert "classes (top 25 of 28 by works)" in index and "vincent-van-gogh 12 (10/2)" in index
+
+
+def test_the_data_scan_names_the_kept_classes(tree):
+    result = subprocess.run([sys.executable, "-m", "artjax.data", "--config", str(ROOT / "experiments" / "wikiart.py"),
+                             "--config.data.source=wikiart", f"--config.data.root={tree}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "data.top_classes=25: the 25 artist classes with the most works of 28" in result.stdout, result.stderr[-2000:]
+    assert "  vincent-van-gogh: 12 (10/2)" in result.stdout
