@@ -16,7 +16,7 @@ import torchvision
 
 from artjax.config import load_config
 from artjax.runs import compare
-from artjax.sweep import runs
+from artjax.sweep import parse_seeds, runs, sweep
 from artjax.train import freeze, setup
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -93,3 +93,32 @@ def test_epoch_train_accuracy_weights_each_record_by_the_steps_it_covers():
     train = [{"step": 3, "epoch": 1, "accuracy": 0.5}, {"step": 4, "epoch": 1, "accuracy": 1.0},
              {"step": 8, "epoch": 2, "accuracy": 0.25}, {"step": 6, "epoch": 2, "accuracy": 0.75}]
     assert compare.epoch_train_accuracy(train) == pytest.approx({1: (3 * 0.5 + 1.0) / 4, 2: (2 * 0.75 + 2 * 0.25) / 4})
+
+
+def test_seeds_parse_and_refuse_bad_lists():
+    assert parse_seeds(None) is None and parse_seeds("0,1,2") == [0, 1, 2]
+    for bad in ("0,x", "1,1", ""):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_sweep_over_seeds_tabulates_mean_and_spread_of_its_runs(tmp_path):
+    """Every variant runs once per seed in DIR/name/seed=S; its row is the mean and sample
+    standard deviation of those runs' selected figures; a rerun skips every finished run."""
+    spec = str(ROOT / "experiments" / "quickstart.py")
+    overrides = [("train.epochs", "1"), ("data.painters.num_train", "48"), ("data.painters.num_val", "32")]
+    page = sweep(spec, "smoke", str(tmp_path), overrides=overrides, seeds=[3, 4])
+    results = (tmp_path / "results.md").read_text()
+    accuracies = []
+    for seed in (3, 4):
+        run = tmp_path / "smoke" / f"seed={seed}"
+        assert json.loads((run / "config.json").read_text())["seed"] == seed
+        val = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        accuracies.append([r for r in val if r["split"] == "val"][-1]["accuracy"])
+        assert f"| smoke/seed={seed} |" in results
+    row = next(line for line in results.splitlines() if line.startswith("| smoke | 3,4 |")).split("|")
+    mean, spread = (float(x) for x in row[5].split("±"))
+    assert (mean, spread) == pytest.approx((np.mean(accuracies), np.std(accuracies, ddof=1)), abs=5e-5)
+    assert 'id="variants"' in open(page).read()
+    again = sweep(spec, "smoke", str(tmp_path), overrides=overrides, seeds=[3, 4])
+    assert again == page and (tmp_path / "results.md").read_text() == results

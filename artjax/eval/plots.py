@@ -69,15 +69,20 @@ def plot_scores(val: Sequence[Record], path: str) -> bool:
     return True
 
 
-def plot_runs(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], ylabel: str, path: str) -> bool:
-    """One line per run (name -> (epochs, values)) on shared axes: a sweep's runs compared."""
-    curves = {name: xy for name, xy in curves.items() if len(xy[0])}
+def plot_runs(curves: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float] | None]], ylabel: str,
+              path: str) -> bool:
+    """One line per run or variant (name -> (epochs, values, spread or None)) on shared axes: a
+    sweep's runs compared; a spread (one standard deviation over seeds) is drawn as a band."""
+    curves = {name: c for name, c in curves.items() if len(c[0])}
     if not curves:
         return False
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    for name, (epochs, values) in curves.items():
-        ax.plot(epochs, values, "o-", label=name, markersize=3)
+    for name, (epochs, values, spread) in curves.items():
+        line, = ax.plot(epochs, values, "o-", label=name, markersize=3)
+        if spread is not None:
+            low, high = np.subtract(values, spread), np.add(values, spread)
+            ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
