@@ -105,6 +105,9 @@ def defaults() -> ml_collections.ConfigDict:
     c.train.frozen_bn = "pytorch"  # pytorch: frozen BN stats keep updating; keras: running stats
     c.train.log_every_steps = 10  # host sync for the progress bar and metrics.jsonl
     c.train.early_stop_patience = 0  # stop after N evaluations without a new best (0 = never)
+    # Exponential moving average of the weights, updated every train step (0 = off; e.g. 0.999).
+    c.train.ema_decay = 0.0
+    c.train.ema_warmup = False  # decay min(ema_decay, (1 + n) / (10 + n)) after n updates (TF's rule)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # sgd | adam | adamw | rmsprop
@@ -167,10 +170,13 @@ def defaults() -> ml_collections.ConfigDict:
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 2  # latest checkpoints kept
     c.checkpoint.keep_best = 1  # best checkpoints kept, by checkpoint.best_metric
-    c.checkpoint.best_metric = "accuracy"  # a validation metric name: accuracy | macro_f1 | loss
+    c.checkpoint.best_metric = "accuracy"  # accuracy | macro_f1 | loss, or ema_ + one (train.ema_decay)
     c.checkpoint.every_steps = 0  # also save inside an epoch every N steps (0 = epoch ends only)
     # The checkpoint the end-of-run test evaluation and report use: best (by best_metric) | last.
     c.checkpoint.select = "best"
+    # The weights predict, evaluate, report and the end-of-run test use: auto (the EMA weights when
+    # best_metric is an ema_ metric) | raw | ema (needs train.ema_decay).
+    c.checkpoint.weights = "auto"
 
     c.lock()
     return c

@@ -13,7 +13,7 @@ from flax import nnx
 from artjax import models
 from artjax.models.compose import with_resizer
 from artjax.models.pyramid import Pyramid
-from artjax.train import freeze, optim, schedules
+from artjax.train import ema, freeze, optim, schedules
 
 
 @dataclasses.dataclass
@@ -43,7 +43,8 @@ def head_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoch: int) -> Built:
     """The model (with converted weights if configured), its optimiser over the trainable
-    parameters only, and the learning-rate schedule in optimiser updates."""
+    parameters only (and, with train.ema_decay, `optimizer.ema`: the average of the weights), and
+    the learning-rate schedule in optimiser updates."""
     dtype = jnp.dtype(config.model.dtype)
     model = models.create(config.model.name, num_classes=num_outputs(config, num_classes),
                           weights=config.model.weights or None, head=head_options(config),
@@ -62,6 +63,9 @@ def build(config: ml_collections.ConfigDict, *, num_classes: int, steps_per_epoc
                                        total_epochs=config.train.epochs)
     plateau = schedules.make_plateau(config.schedule, base_lr=base_lr) if config.schedule.name == "plateau" else None
     optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optimizer, schedule), wrt=trainable)
+    if config.train.ema_decay:  # on the optimiser: the train state, checkpoints and restores carry it
+        optimizer.ema = ema.ModelEMA(model, decay=config.train.ema_decay, warmup=config.train.ema_warmup,
+                                     trainable=trainable)
     return Built(model, optimizer, trainable, plateau)
 
 

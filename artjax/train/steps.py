@@ -41,7 +41,10 @@ def make_train_step(
     batch as trained (augmented, and mixed when CutMix/MixUp applies, scored against the
     unmixed label), as Keras' and the seeds' PyTorch loops report training accuracy.
 
-    The step reads config.loss, config.mix, config.model.dtype, config.model.pyramid.level_loss_weight
+    With train.ema_decay the step also moves `optimizer.ema` (artjax/train/ema.py) towards the
+    updated weights, on the device.
+
+    The step reads config.loss, config.mix, config.train.ema_*, config.model.dtype, config.model.pyramid.level_loss_weight
     and config.seed. CutMix/MixUp draw their randomness from (seed, optimiser step), so a resumed
     run mixes exactly as the uninterrupted one. `num_classes` counts data classes (2 for sigmoid models).
     """
@@ -50,6 +53,7 @@ def make_train_step(
     dtype = jnp.dtype(config.model.dtype)
     weights = None if class_weights is None else jnp.asarray(class_weights, jnp.float32)
     mixing_on = mix_cfg.prob > 0
+    ema_on = bool(config.train.ema_decay)
 
     def ce(logits: jax.Array, targets: jax.Array) -> jax.Array:
         return losses.cross_entropy(logits, targets, weights=weights, label_smoothing=loss_cfg.label_smoothing)
@@ -79,7 +83,10 @@ def make_train_step(
             targets = batch["label"]  # integer labels: PyTorch's class-weighted mean applies
         grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, trainable), has_aux=True)
         (loss, predicted), grads = grad_fn(model, images, targets)
+        updates_before = optimizer.step[...]
         optimizer.update(model, grads)
+        if ema_on:
+            optimizer.ema.update(model, updates_before)
         accuracy = jnp.mean((predicted == batch["label"]).astype(jnp.float32))
         return nnx.state((model, optimizer)), {"loss": loss, "accuracy": accuracy}
 
