@@ -70,7 +70,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
     from artjax.data.sources import wikiart
     from artjax.eval import metrics, views
     from artjax.models import heads, pyramid, resizer
-    from artjax.train import checkpoint, freeze, losses, optim, schedules
+    from artjax.train import checkpoint, ema, freeze, losses, optim, schedules
 
     return {
         "data.source": catalog.source_names(),
@@ -85,7 +85,8 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "model.head.kind": tuple(heads.KINDS),
         "model.pyramid.rule": pyramid.RULES,
         "eval.view": views.NAMES,
-        "checkpoint.best_metric": metrics.SELECTABLE,
+        "checkpoint.best_metric": metrics.SELECTABLE + tuple(ema.PREFIX + m for m in metrics.SELECTABLE),
+        "checkpoint.weights": ema.WEIGHTS,
         "checkpoint.select": checkpoint.SELECT,
         "schedule.metric": metrics.SELECTABLE,
         "model.resizer.interpolation": resizer.INTERPOLATIONS,
@@ -116,6 +117,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in _PROBABILITIES:
         if not 0 <= _get(config, key) <= 1:
             raise ConfigError(key, f"must be in [0, 1], got {_get(config, key)}")
+    if not 0 <= config.train.ema_decay < 1:
+        raise ConfigError("train.ema_decay", f"must be in [0, 1), got {config.train.ema_decay}")
+    if not config.train.ema_decay:
+        if config.checkpoint.best_metric.startswith("ema_"):
+            raise ConfigError("checkpoint.best_metric", f"{config.checkpoint.best_metric!r} needs train.ema_decay > 0")
+        if config.checkpoint.weights == "ema":
+            raise ConfigError("checkpoint.weights", "'ema' needs train.ema_decay > 0")
     pyramid = config.model.pyramid
     if pyramid.enabled:
         if config.mix.prob > 0:

@@ -36,7 +36,7 @@ LOWER_IS_BETTER = frozenset({"loss"})  # every other logged metric is a score: h
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric in LOWER_IS_BETTER
+    return metric.removeprefix("ema_") in LOWER_IS_BETTER  # ema_loss: the EMA weights' loss
 
 
 def is_better(metric: str, new: float, old: float) -> bool:

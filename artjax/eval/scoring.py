@@ -82,13 +82,16 @@ class EvalPlan:
         parts = ("main", "voted") if self.per_crop else ("main",)
         return {part: metrics.init_counts(self.num_classes) for part in parts}
 
-    def make_step(self, graphdef: nnx.GraphDef, *, preprocessing: Any,
-                  dtype: Any) -> Callable[[State, dict[str, jax.Array], dict[str, Any]], dict[str, Any]]:
+    def make_step(self, graphdef: nnx.GraphDef, *, preprocessing: Any, dtype: Any,
+                  ema: bool = False) -> Callable[[State, dict[str, jax.Array], dict[str, Any]], dict[str, Any]]:
         """(state, batch {image, label, mask}, counts) -> counts with the batch's unmasked images
-        added; the counts are donated. `state` is nnx.state((model, optimizer)) of `graphdef`."""
+        added; the counts are donated. `state` is nnx.state((model, optimizer)) of `graphdef`.
+        ema: score the optimiser's moving average of the weights (`optimizer.ema`) instead."""
 
         def step(state: State, batch: dict[str, jax.Array], counts: dict[str, Any]) -> dict[str, Any]:
-            model, _ = nnx.merge(graphdef, state)
+            model, optimizer = nnx.merge(graphdef, state)
+            if ema:
+                optimizer.ema.copy_to(model)
             labels, mask = batch["label"], batch["mask"]
             scores = score_view(model, preprocessing.normalize(batch["image"], dtype), view=self.view,
                                 levels=self.levels, model_combines=self.model_combines, sigmoid=self.sigmoid)

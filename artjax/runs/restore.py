@@ -18,7 +18,7 @@ from artjax.config import load_saved_config
 from artjax.data.augment import make_transform
 from artjax.eval.inference import Classifier
 from artjax.rundir import RunDir
-from artjax.train import setup
+from artjax.train import ema, setup
 from artjax.train.checkpoint import Checkpoints
 
 WHICH = ("best", "latest")
@@ -38,11 +38,13 @@ class RestoredRun:
     step: int
     metrics: dict[str, Any] | None  # validation metrics of that checkpoint
     which: str | None = None  # the WHICH it was restored as; None when a step was asked for
+    weights: str = "raw"  # 'ema': the model holds the checkpoint's moving average of the weights
 
     @property
     def checkpoint_name(self) -> str:
-        """'best checkpoint, step 12', for messages and reports."""
-        return f"{self.which or 'chosen'} checkpoint, step {self.step}"
+        """'best checkpoint, step 12' ('..., EMA weights'), for messages and reports."""
+        averaged = ", EMA weights" if self.weights == "ema" else ""
+        return f"{self.which or 'chosen'} checkpoint, step {self.step}{averaged}"
 
     def eval_transform(self) -> Callable:
         """The run's per-image evaluation transform (deterministic)."""
@@ -61,7 +63,9 @@ class RestoredRun:
 def load_run(workdir: str, *, which: str | None = "best", step: int | None = None) -> RestoredRun:
     """The model of `workdir`'s checkpoint at `step`, or else its best (by checkpoint.best_metric)
     or latest one (which=None: the one the run's checkpoint.select names). Damaged checkpoints
-    are skipped with a warning for the newest intact one; a damaged `step` is an error."""
+    are skipped with a warning for the newest intact one; a damaged `step` is an error.
+    The model holds the EMA weights when checkpoint.weights says so ('auto': when the best
+    checkpoint was chosen by an ema_ metric), else the raw ones."""
     if which is not None and which not in WHICH:
         raise ValueError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
     run_dir = RunDir(workdir)
@@ -82,8 +86,13 @@ def load_run(workdir: str, *, which: str | None = "best", step: int | None = Non
         state, step_meta = checkpoints.restore(chosen, abstract)
     finally:
         checkpoints.close()
-    model, _ = nnx.merge(eval_graphdef, state)
-    return RestoredRun(model, config, class_names, chosen, step_meta["last_eval"], which if step is None else None)
+    model, optimizer = nnx.merge(eval_graphdef, state)
+    weights = ema.weights_for(config.checkpoint.best_metric, config.checkpoint.weights) if config.train.ema_decay \
+        else "raw"
+    if weights == "ema":
+        optimizer.ema.copy_to(model)
+    return RestoredRun(model, config, class_names, chosen, step_meta["last_eval"], which if step is None else None,
+                       weights)
 
 
 def _choose(checkpoints: Checkpoints, workdir: str, which: str, step: int | None) -> int:

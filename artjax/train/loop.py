@@ -32,7 +32,7 @@ from artjax.data import catalog, integrity, pipeline, scan
 from artjax.data.sources import Source, wikiart
 from artjax.eval import metrics
 from artjax.rundir import RunDir
-from artjax.train import losses, optim
+from artjax.train import ema, losses, optim
 from artjax.train.checkpoint import Checkpoints, first_line
 from artjax.train.interrupt import Interrupted, StopRequests
 from artjax.train.logs import MetricsLog
@@ -347,13 +347,22 @@ def _check_finite(pending: list[jax.Array], step: int, checkpoints: Checkpoints)
 # --- Evaluation -----------------------------------------------------------------------------------
 
 def evaluate(data: Data, trainer: Trainer, state: Any) -> dict[str, Any]:
-    """The validation metrics of `state` through the run's evaluation view."""
+    """The validation metrics of `state` through the run's evaluation view; with EMA weights,
+    their scalar metrics too, prefixed ema_ (ema_accuracy, ema_macro_f1, ema_loss, ...)."""
+    result = _evaluate_with(trainer.eval_step, data, trainer, state)
+    if trainer.ema_eval_step is not None:
+        averaged = _evaluate_with(trainer.ema_eval_step, data, trainer, state)
+        result.update({ema.PREFIX + k: v for k, v in _scalars(averaged).items()})
+    return result
+
+
+def _evaluate_with(eval_step: Any, data: Data, trainer: Trainer, state: Any) -> dict[str, Any]:
     plan = trainer.eval_plan
     counts = replicate(plan.init_counts(), trainer.mesh)
     for batch in pipeline.eval_batches(data.val, batch_size=data.eval_batch, transform=plan.transform, bad=data.bad,
                                        options=data.options, process_index=jax.process_index(),
                                        process_count=jax.process_count()):
-        counts = trainer.eval_step(state, to_global(batch, trainer.batch_sharding), counts)
+        counts = eval_step(state, to_global(batch, trainer.batch_sharding), counts)
     return plan.summarize(jax.device_get(counts), data.class_names)
 
 
@@ -365,7 +374,8 @@ def _evaluate_epoch(config: ml_collections.ConfigDict, data: Data, trainer: Trai
     progress.last_eval = result
     metric = config.checkpoint.best_metric
     if progress.best is None or metrics.is_better(metric, result[metric], progress.best["metrics"][metric]):
-        progress.best = {"step": step, "epoch": progress.epoch, "metrics": result}
+        progress.best = {"step": step, "epoch": progress.epoch, "metrics": result,
+                         "weights": ema.weights_for(metric, config.checkpoint.weights)}
         progress.stale_evals = 0
     else:
         progress.stale_evals += 1
@@ -380,7 +390,8 @@ def _scalars(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
 
 
-_SHOWN = ("loss", "accuracy", "top5_accuracy", "macro_f1", "voted_accuracy", "voted_macro_f1")
+_SHOWN = ("loss", "accuracy", "top5_accuracy", "macro_f1", "voted_accuracy", "voted_macro_f1", "ema_loss",
+          "ema_accuracy", "ema_macro_f1")
 
 
 def _format_metrics(result: dict[str, Any]) -> str:
@@ -391,7 +402,7 @@ def _format_metrics(result: dict[str, Any]) -> str:
 
 # Config keys that fix the state tree or the order of the batches: a resume must keep them.
 IDENTITY_KEYS = ("model.name", "model.head", "model.pyramid", "model.resizer", "data.source", "data.image_size",
-                 "train.freeze", "train.batch_size", "optimizer.name", "seed")
+                 "train.freeze", "train.batch_size", "optimizer.name", "seed", "train.ema_decay", "train.ema_warmup")
 
 
 def _config_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:

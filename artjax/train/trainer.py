@@ -37,6 +37,7 @@ class Trainer:
     train_step: Callable[[Any, dict[str, jax.Array]], tuple[Any, dict[str, jax.Array]]]
     eval_plan: EvalPlan  # the config's evaluation view: its per-image transform, counts, summary
     eval_step: Callable[[Any, dict[str, jax.Array], dict[str, Any]], dict[str, Any]]
+    ema_eval_step: Callable[[Any, dict[str, jax.Array], dict[str, Any]], dict[str, Any]] | None  # train.ema_decay
 
     @property
     def batch_sharding(self) -> jax.sharding.NamedSharding:
@@ -73,4 +74,6 @@ def make_trainer(config: ml_collections.ConfigDict, *, num_classes: int, steps_p
     return Trainer(mesh=mesh, state=mesh_lib.replicate(state, mesh), trainable=built.trainable,
                    preprocessing=preprocessing, plateau=built.plateau, total_params=total,
                    trainable_params=trainable, train_transform=train_transform, train_step=train_step,
-                   eval_plan=plan, eval_step=plan.make_step(eval_graphdef, preprocessing=preprocessing, dtype=dtype))
+                   eval_plan=plan, eval_step=plan.make_step(eval_graphdef, preprocessing=preprocessing, dtype=dtype),
+                   ema_eval_step=plan.make_step(eval_graphdef, preprocessing=preprocessing, dtype=dtype, ema=True)
+                   if config.train.ema_decay else None)
