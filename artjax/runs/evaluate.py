@@ -106,7 +106,7 @@ def evaluate_test_set(workdir: str, paths: Sequence[str] = (), *, which: str | N
     names = run.class_names
     scores = metrics.summarize_confusion(evaluation.confusion(len(names)), names)
     scores.update(test_set=description, count=len(evaluation.labels), skipped=len(evaluation.skipped),
-                  step=run.step, checkpoint=run.which or "chosen", view=view)
+                  step=run.step, checkpoint=run.which or "chosen", weights=run.weights, view=view)
     run_dir = RunDir(workdir)
     os.makedirs(run_dir.report, exist_ok=True)
     run_dir.write_test_metrics(scores)
