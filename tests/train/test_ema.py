@@ -108,6 +108,8 @@ def test_an_interrupted_ema_run_resumes_bitwise_and_its_ema_best_is_restored_ave
     assert not np.array_equal(restored[kernel], _value(raw))
     meta = json.loads(pathlib.Path(whole, "checkpoints", str(final), "meta", "metadata").read_text())
     assert meta["best"]["weights"] == "ema"
+    with pytest.raises(loop.NotTheSameRun, match="train.ema_decay: the run has 0.9, this config 0.99"):
+        loop.run(_config(ema_decay=0.99), whole)
 
 
 @pytest.mark.parametrize("key, value, message", [
