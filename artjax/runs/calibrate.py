@@ -6,7 +6,9 @@ the run's evaluation view (`report.evaluate_source`, the path of the report and 
 The logits fitted are `Scores.logits`: the model's own for the `full` view, the log of the
 combined probabilities for a multi-crop view (so T rescales the probabilities the view
 reports). A calibration belongs to one checkpoint step: `temperature` returns it only for that
-step; for another it warns and gives T = 1 (uncalibrated), never a stale T.
+step; for another it gives T = 1 (uncalibrated) marked stale, and predict and evaluate warn:
+a stale T is never used (refitting needs the validation data, which a predicting machine may
+not have; the next run end or `calibrate_run` refits).
 
 Open set: scores (eval.openset_score) on the known validation images fix the threshold at
 95 % true-accept; with data.holdout_classes the held-out classes' validation images are the
@@ -33,6 +35,7 @@ from artjax.runs.restore import RestoredRun, load_run
 class Temperature:
     value: float  # 1.0 when uncalibrated
     note: str  # how predict / evaluate describe it
+    stale: bool = False  # calibration.json exists but for another checkpoint: callers warn
 
 
 def temperature(workdir: str, step: int) -> Temperature:
@@ -43,8 +46,7 @@ def temperature(workdir: str, step: int) -> Temperature:
     if record["checkpoint_step"] != step:
         message = (f"calibration.json was fitted for the checkpoint at step {record['checkpoint_step']}, not "
                    f"step {step}: probabilities are uncalibrated")
-        logging.warning(message)
-        return Temperature(1.0, f"UNCALIBRATED ({message})")
+        return Temperature(1.0, f"UNCALIBRATED ({message})", stale=True)
     return Temperature(float(record["temperature"]), f"calibrated, temperature {record['temperature']:.4f}")
 
 
