@@ -200,7 +200,8 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
     written = f"; wrote {args.out}" if args.out else ""
     chosen = "chosen" if args.step is not None else args.which
     print(f"artjax: predicted {predicted} image(s) with the {chosen} checkpoint (step {run.step}), "
-          f"view {view}, probabilities {calibrated.note}; skipped {len(unreadable)} unreadable file(s){written}", file=stderr)
+          f"view {view}, probabilities {calibrated.note}; skipped {len(unreadable)} unreadable file(s){written}",
+          file=stderr)
     return 0 if predicted else 1
 
 

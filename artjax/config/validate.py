@@ -105,8 +105,8 @@ def _check_openset(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("data.holdout_classes", f"names a class twice: {tuple(held)!r}")
     multi_crop = config.eval.view != "full" or config.model.pyramid.enabled
     if openset.requires_raw_logits(config.eval.openset_score) and multi_crop:
-        raise ConfigError("eval.openset_score", f"{config.eval.openset_score!r} needs the model's own logits; "
-                          "a multi-crop view (or a pyramid model) gives log-probabilities: use 'msp' or eval.view 'full'")
+        raise ConfigError("eval.openset_score", f"{config.eval.openset_score!r} needs the model's own logits; a "
+                          "multi-crop view (or a pyramid model) gives log-probabilities: use 'msp' or eval.view 'full'")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

@@ -92,8 +92,8 @@ def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform
     if not indices:
         raise NothingReadable(f"no readable {split} image ({len(skipped)} unreadable)")
     return Evaluation(indices=np.asarray(indices), ids=[records[i][0] for i in indices],
-                      labels=np.asarray([records[i][1] for i in indices]), probs=np.stack(probs), logits=np.stack(logits),
-                      skipped=skipped, view=view)
+                      labels=np.asarray([records[i][1] for i in indices]), probs=np.stack(probs),
+                      logits=np.stack(logits), skipped=skipped, view=view)
 
 
 def confused_pairs(confusion: np.ndarray, k: int = 5) -> list[tuple[int, int, int, float]]:

@@ -23,7 +23,8 @@ def _exit(message: str, status: int) -> None:
 def training_errors() -> Iterator[None]:
     """One line on stderr and exit status 1 for what the user can fix (data, weights, files, a
     workdir in use or holding another run, a NaN loss; ARTJAX_DEBUG=1 re-raises for the stack
-    trace); 2 for data.holdout_classes that do not fit the data; 143 / 130 after SIGTERM / SIGINT saved a checkpoint; 130 for a Ctrl-C before
+    trace); 2 for data.holdout_classes that do not fit the data; 143 / 130 after SIGTERM /
+    SIGINT saved a checkpoint; 130 for a Ctrl-C before
     training started."""
     try:
         yield

@@ -7,7 +7,8 @@ class the run does not know is an error naming it. Every image goes through the 
 evaluation view with the restored model (`evaluate_source`, the report's path); unreadable
 images are skipped and listed. Metrics are per image (a quarter-crop view's crops are combined
 first), computed once by `metrics.summarize_confusion`; the probabilities in the predictions are
-temperature-scaled when the run's calibration.json is for the scored checkpoint (runs/calibrate.py); they go to DIR/test_metrics.json, the
+temperature-scaled when the run's calibration.json is for the scored checkpoint (runs/calibrate.py);
+they go to DIR/test_metrics.json, the
 predictions to DIR/report/test_predictions.csv and the page to DIR/report/test.html.
 """
 

@@ -32,8 +32,9 @@ def write_resizer_figure(workdir: str, *, num_images: int = 4) -> str:
 
 
 def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool = True) -> str:
-    """Writes the run's figures, its calibration and unknown-artist threshold (runs/calibrate.py), the scores of its configured test set (once, from the
-    checkpoint.select checkpoint) and its report; returns the path of the report's index.html.
+    """Writes the run's figures, its calibration and unknown-artist threshold (runs/calibrate.py),
+    the scores of its configured test set (once, from the checkpoint.select checkpoint) and its
+    report; returns the path of the report's index.html.
 
     trained: False when this invocation found the run finished and trained nothing; its report
     is then kept if it exists (`python -m artjax.report` rewrites it on demand)."""

@@ -44,8 +44,9 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
     cal = RunDir(workdir).read_calibration()
     if cal is not None:
         rows.append(("calibration (temperature scaling on validation)",
-                     f"T = {cal['temperature']:.4f} for the {cal['checkpoint']} checkpoint, step {cal['checkpoint_step']}, "
-                     f"view {cal['view']}, {cal['count']} images: NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}, "
+                     f"T = {cal['temperature']:.4f} for the {cal['checkpoint']} checkpoint, step "
+                     f"{cal['checkpoint_step']}, view {cal['view']}, {cal['count']} images: NLL "
+                     f"{cal['nll_before']:.4f} -> {cal['nll_after']:.4f}, "
                      f"ECE ({cal['bins']} bins) {cal['ece_before']:.4f} -> {cal['ece_after']:.4f} "
                      f"(reliability diagram: {rundir.RELIABILITY_FIGURE})"))
     unknown = RunDir(workdir).read_openset()
