@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from artjax import predict
+from artjax.rundir import RunDir
+from artjax.runs import calibrate
 from artjax.data.painters import ARTISTS, paint
 from artjax.config import load_config
 from artjax.data import catalog, holdout
@@ -70,3 +72,11 @@ def test_holdout_classes_that_do_not_fit_exit_2(tmp_path):
     config.data.holdout_classes = tuple(s.name for s in ARTISTS[:config.data.painters.num_artists - 1])
     with pytest.raises(holdout.HoldoutError, match="leaves 1; classification needs at least 2"):
         catalog.open_sources(config.data)
+
+
+def test_a_calibration_for_another_checkpoint_is_not_used(tmp_path):
+    RunDir(str(tmp_path)).write_calibration({"temperature": 2.5, "checkpoint_step": 5})
+    assert calibrate.temperature(str(tmp_path), 5).value == 2.5
+    other = calibrate.temperature(str(tmp_path), 7)
+    assert other.value == 1.0 and other.stale and "UNCALIBRATED" in other.note and "step 5" in other.note
+    assert calibrate.temperature(str(tmp_path / "none"), 5).value == 1.0
