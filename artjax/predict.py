@@ -1,14 +1,17 @@
 """Predict the classes of new images with a trained run.
 
     python -m artjax.predict --workdir DIR PATH... [--top-k 5] [--view VIEW]
-        [--which best|latest | --step N] [--out preds.csv] [--batch-size 32]
+        [--which best|latest | --step N] [--out preds.csv] [--batch-size 32] [--reject]
 
 PATHs are image files or folders (walked recursively for image extensions). Each image is seen as
 the run's evaluation sees it, through a view of artjax/eval/views.py (`full`: the eval transform;
 `hflip`: it and its mirror image; `quadrants` / `random_quarter` / `pyramid`: crops each resized
 to data.image_size, with per-crop votes for the quarter views; a pyramid model always gets its
 pyramid crops) and normalised with
-the model's preprocessing; the top-k classes are printed with their probabilities. Unreadable
+the model's preprocessing; the top-k classes are printed with their probabilities, temperature
+scaled when the run's calibration.json was fitted for the checkpoint used (else a warning says
+they are not). --reject adds "unknown artist (score S)" above the top-k of an image whose
+open-set score falls below the threshold of DIR/openset.json (artjax/runs/calibrate.py). Unreadable
 files are reported once on stderr and skipped. Exit status: 0 when at least one image was
 predicted, 1 when every image was unreadable, 2 for a bad command (no run, no checkpoint, no
 images).
@@ -29,8 +32,11 @@ from absl import logging
 from artjax.config import ConfigError
 from artjax.data.decode import DecodeError, decode_image
 from artjax.data.sources.files import IMAGE_EXTENSIONS
-from artjax.eval import views
+from artjax import rundir
+from artjax.eval import openset, views
 from artjax.eval.inference import Prediction, threaded_map
+from artjax.rundir import RunDir
+from artjax.runs import calibrate
 from artjax.runs.restore import WHICH, load_run
 
 
@@ -67,12 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--step", type=int, default=None, help="the checkpoint of this step instead")
     parser.add_argument("--out", default="", help="also write the predictions to this CSV file")
     parser.add_argument("--batch-size", type=int, default=32, help="crops per model call (default 32)")
+    parser.add_argument("--reject", action="store_true",
+                        help="flag images below the run's unknown-artist threshold (openset.json)")
     return parser
 
 
-def _format(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str) -> str:
+def _format(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str,
+            unknown: float | None = None) -> str:
     width = max(len(n) for n in class_names)
-    lines = [path] + [f"  {rank}. {class_names[c]:<{width}}  {p:.4f}"
+    rejected = [] if unknown is None else [f"  unknown artist (score {unknown:.4f})"]
+    lines = [path] + rejected + [f"  {rank}. {class_names[c]:<{width}}  {p:.4f}"
                       for rank, (c, p) in enumerate(prediction.top_k(top_k), 1)]
     if views.get(view).per_crop and prediction.votes is not None:
         lines.append(f"  crop votes: {_votes(prediction, class_names, sep=', ', joiner=' ')}")
@@ -85,21 +95,36 @@ def _votes(prediction: Prediction, class_names: Sequence[str], *, sep: str, join
     return sep.join(f"{class_names[c]}{joiner}{votes[c]}" for c in order if votes[c])
 
 
-def _csv_header(top_k: int, view: str) -> list[str]:
-    header = ["path", "class", "prob"]
+def _csv_header(top_k: int, view: str, reject: bool) -> list[str]:
+    header = ["path", "class", "prob"] + (["openset_score", "unknown"] if reject else [])
     for rank in range(1, top_k + 1):
         header += [f"class_{rank}", f"prob_{rank}"]
     return header + (["crop_votes"] if views.get(view).per_crop else [])
 
 
-def _csv_row(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str) -> list[str]:
+def _csv_row(path: str, prediction: Prediction, class_names: Sequence[str], top_k: int, view: str,
+             rejection: tuple[float, bool] | None) -> list[str]:
     top = prediction.top_k(top_k)
     row = [path, class_names[top[0][0]], f"{top[0][1]:.6f}"]
+    if rejection is not None:
+        row += [f"{rejection[0]:.6f}", str(int(rejection[1]))]
     for c, p in top:
         row += [class_names[c], f"{p:.6f}"]
     if views.get(view).per_crop:
         row.append(_votes(prediction, class_names, sep=";", joiner=":"))
     return row
+
+
+def _threshold(workdir: str, step: int, view: str, stderr: TextIO) -> tuple[str, float]:
+    """(score name, threshold) of the run's openset.json for --reject."""
+    record = RunDir(workdir).read_openset()
+    if record is None:
+        raise UsageError(f"--reject: {workdir} has no {rundir.OPENSET} (runs write it at their end; "
+                         f"`python -m artjax.report` does not)")
+    if record["checkpoint_step"] != step or record["view"] != view:
+        print(f"artjax: warning: the unknown-artist threshold was chosen for step {record['checkpoint_step']}, view "
+              f"{record['view']}; this prediction uses step {step}, view {view}", file=stderr)
+    return record["score"], float(record["threshold"])
 
 
 def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -120,8 +145,12 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
         run = load_run(args.workdir, which=args.which, step=args.step)
     except (FileNotFoundError, ConfigError, ValueError) as error:  # not a run, no (intact) checkpoint, bad config
         raise UsageError(str(error)) from None
-    classifier = run.classifier(batch_size=args.batch_size)
+    calibrated = calibrate.temperature(args.workdir, run.step)
+    if calibrated.stale:
+        print(f"artjax: warning: {calibrated.note}", file=stderr)
+    classifier = run.classifier(batch_size=args.batch_size, temperature=calibrated.value)
     view = args.view or classifier.default_view
+    threshold = _threshold(args.workdir, run.step, view, stderr) if args.reject else None
     try:
         classifier.check_view(view)
     except ValueError as error:
@@ -153,12 +182,17 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
     try:
         writer = csv.writer(out) if out else None
         if writer:
-            writer.writerow(_csv_header(top_k, view))
+            writer.writerow(_csv_header(top_k, view, threshold is not None))
         for path, prediction in classifier.predict(decoded(), view=view, transform=transform,
                                                    image_size=data.image_size):
-            print(_format(path, prediction, run.class_names, top_k, view), file=stdout)
+            rejection = None
+            if threshold is not None:
+                score = float(openset.score(threshold[0], prediction.logits[None])[0])
+                rejection = score, score < threshold[1]
+            unknown = rejection[0] if rejection and rejection[1] else None
+            print(_format(path, prediction, run.class_names, top_k, view, unknown), file=stdout)
             if writer:
-                writer.writerow(_csv_row(path, prediction, run.class_names, top_k, view))
+                writer.writerow(_csv_row(path, prediction, run.class_names, top_k, view, rejection))
             predicted += 1
     finally:
         if out:
@@ -166,7 +200,8 @@ def predict(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Text
     written = f"; wrote {args.out}" if args.out else ""
     chosen = "chosen" if args.step is not None else args.which
     print(f"artjax: predicted {predicted} image(s) with the {chosen} checkpoint (step {run.step}), "
-          f"view {view}; skipped {len(unreadable)} unreadable file(s){written}", file=stderr)
+          f"view {view}, probabilities {calibrated.note}; skipped {len(unreadable)} unreadable file(s){written}",
+          file=stderr)
     return 0 if predicted else 1
 
 

@@ -9,6 +9,8 @@
                          test.html, test_confusion.png, test_predictions.csv: the labelled test set
     DIR/test_metrics.json  the last scoring of a labelled test set (runs/evaluate.py)
     DIR/class_selection.json  the classes data.top_classes kept, with their works (wikiart; else absent)
+    DIR/calibration.json the temperature fitted on validation for one checkpoint (runs/calibrate.py)
+    DIR/openset.json     the unknown-artist score's threshold, AUROC and FAR (runs/calibrate.py)
     DIR/identity.json    what a resumed run must share with the one that wrote the checkpoints
     DIR/artjax.lock      held (an OS file lock) by the process training in DIR; names it
     DIR/corrupt_checkpoints/  checkpoints found damaged, moved out of the way, never deleted
@@ -42,6 +44,9 @@ TEST_CONFUSION = "test_confusion.png"
 TEST_PREDICTIONS = "test_predictions.csv"
 IDENTITY = "identity.json"
 CLASS_SELECTION = "class_selection.json"
+CALIBRATION = "calibration.json"
+OPENSET = "openset.json"
+RELIABILITY_FIGURE = "reliability.png"  # in REPORT_DIR
 LOCK = "artjax.lock"
 CORRUPT = "corrupt_checkpoints"
 
@@ -112,6 +117,26 @@ class RunDir:
     @property
     def class_selection(self) -> str:
         return os.path.join(self.path, CLASS_SELECTION)
+
+    @property
+    def calibration(self) -> str:
+        return os.path.join(self.path, CALIBRATION)
+
+    @property
+    def openset(self) -> str:
+        return os.path.join(self.path, OPENSET)
+
+    def read_calibration(self) -> dict[str, Any] | None:
+        return _read_json(self.calibration)
+
+    def write_calibration(self, record: dict[str, Any]) -> None:
+        _write_atomically(self.calibration, json.dumps(record, indent=2))
+
+    def read_openset(self) -> dict[str, Any] | None:
+        return _read_json(self.openset)
+
+    def write_openset(self, record: dict[str, Any]) -> None:
+        _write_atomically(self.openset, json.dumps(record, indent=2))
 
     @property
     def identity(self) -> str:

@@ -32,6 +32,9 @@ def defaults() -> ml_collections.ConfigDict:
     # Read by the wikiart source only (artjax/data/sources/wikiart.py): a work's label, how many classes to keep.
     c.data.task = "artist"  # artist | style | genre (the tasks of Cetinic et al. 2018)
     c.data.top_classes = 0  # > 0: only the N classes with the most works (ties by name); 0 = all
+    # Class names kept out of training; their validation images are the unknown-artist set
+    # on which open-set rejection is measured (artjax/data/holdout.py).
+    c.data.holdout_classes = ()
     c.data.tfds_name = ""
     c.data.tfds_dir = ""
     c.data.arrays = ""  # arrays: .npz with x_train, y_train, x_test, y_test
@@ -165,6 +168,7 @@ def defaults() -> ml_collections.ConfigDict:
     # (S1's 1x1, 2x2 and 5x5 crops, combined by the soft rule). Pyramid models always see their
     # pyramid crops. The views: artjax/eval/views.py.
     c.eval.view = "full"
+    c.eval.openset_score = "msp"  # the unknown-artist score (artjax/eval/openset.py): msp | energy
     c.eval.batch_size = 0  # 0 = train.batch_size
 
     c.checkpoint = ml_collections.ConfigDict()

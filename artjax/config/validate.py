@@ -68,7 +68,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
     from artjax.data import catalog
     from artjax.data.augment import PRESETS
     from artjax.data.sources import wikiart
-    from artjax.eval import metrics, views
+    from artjax.eval import metrics, openset, views
     from artjax.models import heads, pyramid, resizer
     from artjax.train import checkpoint, ema, freeze, losses, optim, schedules
 
@@ -85,6 +85,7 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "model.head.kind": tuple(heads.KINDS),
         "model.pyramid.rule": pyramid.RULES,
         "eval.view": views.NAMES,
+        "eval.openset_score": tuple(sorted(openset.SCORES)),
         "checkpoint.best_metric": metrics.SELECTABLE + tuple(ema.PREFIX + m for m in metrics.SELECTABLE),
         "checkpoint.weights": ema.WEIGHTS,
         "checkpoint.select": checkpoint.SELECT,
@@ -93,6 +94,20 @@ def _implemented_choices() -> dict[str, Sequence[str]]:
         "model.dtype": _DTYPES,
         "data.task": wikiart.TASKS,
     }
+
+
+def _check_openset(config: ml_collections.ConfigDict) -> None:
+    from artjax.eval import openset
+
+    held = config.data.holdout_classes
+    if not all(isinstance(name, str) and name for name in held):
+        raise ConfigError("data.holdout_classes", f"must be a tuple of class names, got {tuple(held)!r}")
+    if len(set(held)) != len(held):
+        raise ConfigError("data.holdout_classes", f"names a class twice: {tuple(held)!r}")
+    multi_crop = config.eval.view != "full" or config.model.pyramid.enabled
+    if openset.requires_raw_logits(config.eval.openset_score) and multi_crop:
+        raise ConfigError("eval.openset_score", f"{config.eval.openset_score!r} needs the model's own logits; a "
+                          "multi-crop view (or a pyramid model) gives log-probabilities: use 'msp' or eval.view 'full'")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -125,6 +140,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if config.checkpoint.weights == "ema":
             raise ConfigError("checkpoint.weights", "'ema' needs train.ema_decay > 0")
     pyramid = config.model.pyramid
+    _check_openset(config)
     if pyramid.enabled:
         if config.mix.prob > 0:
             raise ConfigError("mix.prob", "batch mixing is not available for pyramid models (model.pyramid.enabled)")

@@ -8,7 +8,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from artjax.data import integrity, sources
+from artjax.data import holdout, integrity, sources
 from artjax.data.decode import DecodeError
 from artjax.data.painters import PaintersSource
 from artjax.data.sources import Source, make_source, register_source
@@ -35,8 +35,21 @@ def open_sources(data: ml_collections.ConfigDict) -> tuple[Source, Source]:
     """(train, validation) sources for `data.source`; both share the training side's classes and
     pass the checks of data/integrity.py."""
     train, val = make_source(data, "train"), make_source(data, "val")
+    if data.holdout_classes:
+        known, _ = holdout.split_classes(train.class_names, data.holdout_classes)
+        train, val = holdout.ClassSubset(train, known), holdout.ClassSubset(val, known)
     integrity.check_splits(train, val, allow_overlap=data.allow_overlap)
     return train, val
+
+
+def open_unknown(data: ml_collections.ConfigDict) -> Source | None:
+    """The validation images of `data.holdout_classes` (labels index the held-out classes), or
+    None without holdout classes."""
+    if not data.holdout_classes:
+        return None
+    val = make_source(data, "val")
+    _, held = holdout.split_classes(val.class_names, data.holdout_classes)
+    return holdout.ClassSubset(val, held)
 
 
 def class_selection(train: Source, val: Source) -> dict[str, Any] | None:

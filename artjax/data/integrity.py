@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 
 from artjax.data.sources import FileSource, Source, Subset
+from artjax.data.holdout import ClassSubset
 
 SHOWN = 5  # examples named in a message
 
@@ -33,7 +34,7 @@ def resolved_paths(source: Source, *, resolve: bool = True) -> list[str] | None:
         if not resolve:
             return list(source.paths)
         return [os.path.normpath(os.path.join(os.path.abspath(source.root), p)) for p in source.paths]
-    if isinstance(source, Subset):
+    if isinstance(source, (Subset, ClassSubset)):
         parent = resolved_paths(source.source, resolve=resolve)
         return None if parent is None else [parent[i] for i in source.indices]
     return None

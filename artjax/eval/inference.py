@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from artjax.eval import views
+from artjax.eval import calibration, metrics, views
 from artjax.eval.scoring import score_view
 from artjax.models.pyramid import DEFAULT_LEVELS
 
@@ -35,8 +35,9 @@ Transform = views.Transform
 
 @dataclasses.dataclass
 class Prediction:
-    probs: np.ndarray  # (classes,) the image's combined probabilities
+    probs: np.ndarray  # (classes,) the image's combined probabilities (temperature-scaled, see Classifier)
     crop_probs: np.ndarray | None  # (crops, classes) per crop; None when the model combines crops itself
+    logits: np.ndarray  # (classes,) the image's Scores.logits, before any temperature
 
     @property
     def votes(self) -> np.ndarray | None:
@@ -73,21 +74,26 @@ class Classifier:
     prepare: uint8 NHWC (or N x crops x HWC) -> the model's input (normalisation).
     sigmoid: the model has one logit for a two-class problem (probabilities 1 - s, s).
     batch_size: crops per model call: batch_size // crops images of the view (at least one).
+    temperature: the run's calibration (artjax/eval/calibration.py); 1 keeps the model's own
+        probabilities, another T gives softmax(logits / T) (computed in float64 on the host).
     """
 
     def __init__(self, model: nnx.Module, *, prepare: Callable[[jax.Array], jax.Array], sigmoid: bool,
-                 batch_size: int) -> None:
+                 batch_size: int, temperature: float = 1.0) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = batch_size
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.batch_size, self.temperature = batch_size, float(temperature)
         self.levels: tuple[int, ...] | None = tuple(model.levels) if hasattr(model, "levels") else None
         graphdef, self._state = nnx.split(model)
         levels, model_combines = self.levels or DEFAULT_LEVELS, self.levels is not None
 
-        def probabilities(state: Any, crops: jax.Array, view: str) -> tuple[jax.Array, jax.Array | None]:
+        def probabilities(state: Any, crops: jax.Array,
+                          view: str) -> tuple[jax.Array, jax.Array | None, jax.Array]:
             scores = score_view(nnx.merge(graphdef, state), prepare(crops), view=views.get(view), levels=levels,
                                 model_combines=model_combines, sigmoid=sigmoid)
-            return scores.probs, scores.crop_probs
+            return scores.probs, scores.crop_probs, metrics.class_logits(scores.logits)
 
         self._probabilities = jax.jit(probabilities, static_argnums=2)
 
@@ -106,10 +112,13 @@ class Classifier:
         batch = np.stack([crops for _, crops in pending])  # (images, crops, S, S, 3)
         padded = np.concatenate([batch, np.zeros((_padded_length(len(batch), limit) - len(batch), *batch.shape[1:]),
                                                  batch.dtype)])
-        probs, crop_probs = jax.device_get(self._probabilities(self._state, padded, view))
+        probs, crop_probs, logits = jax.device_get(self._probabilities(self._state, padded, view))
+        logits = np.asarray(logits[:len(pending)], np.float64)
+        probs = np.asarray(probs, np.float64) if self.temperature == 1.0 else calibration.softmax(logits,
+                                                                                                   self.temperature)
         for i, (key, _) in enumerate(pending):
-            yield key, Prediction(np.asarray(probs[i], np.float64),
-                                  None if crop_probs is None else np.asarray(crop_probs[i], np.float64))
+            yield key, Prediction(probs[i], None if crop_probs is None else np.asarray(crop_probs[i], np.float64),
+                                  logits[i])
 
     def predict(self, images: Iterable[tuple[Key, np.ndarray]], *, view: str, transform: Transform,
                 image_size: int) -> Iterator[tuple[Key, Prediction]]:

@@ -149,3 +149,26 @@ def save_thumbnail(image: np.ndarray, path: str, *, size: int = 192) -> None:
     shape = (max(1, round(width * scale)), max(1, round(height * scale)))
     interpolation = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
     Image.fromarray(cv2.resize(np.ascontiguousarray(image), shape, interpolation=interpolation)).save(path)
+
+
+def reliability_diagram(record: Record, path: str) -> None:
+    """Accuracy against confidence per bin, before and after temperature scaling (a calibration.json
+    record), with ECE and NLL of each in the legend; the diagonal is perfect calibration."""
+    fig = Figure(figsize=(9, 4.2))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, when, title in ((axes[0], "before", "the model (T = 1)"),
+                            (axes[1], "after", f"temperature scaled (T = {record['temperature']:.3f})")):
+        bins = record[f"reliability_{when}"]
+        width = 1.0 / len(bins["upper"])
+        left = [u - width for u in bins["upper"]]
+        accuracy = [a if c else 0.0 for a, c in zip(bins["accuracy"], bins["count"])]
+        ax.bar(left, accuracy, width=width, align="edge", edgecolor="black", alpha=0.8,
+               label=f"ECE {record[f'ece_{when}']:.4f}, NLL {record[f'nll_{when}']:.4f}")
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top-1 probability)")
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+    axes[0].set_ylabel(f"accuracy ({record['count']} validation images, {len(bins['upper'])} bins)")
+    _save(fig, path)

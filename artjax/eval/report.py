@@ -41,6 +41,7 @@ class Evaluation:
     ids: list[str]
     labels: np.ndarray  # (N,) true classes
     probs: np.ndarray  # (N, classes)
+    logits: np.ndarray  # (N, classes) Scores.logits, before any temperature
     skipped: list[str]  # reasons, naming the file, of unreadable records
     view: str
 
@@ -83,15 +84,16 @@ def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform
             records[index] = (str(record["id"]), int(record["label"]))
             yield index, record["image"]
 
-    indices, probs = [], []
+    indices, probs, logits = [], [], []
     for index, prediction in classifier.predict(images(), view=view, transform=transform, image_size=image_size):
         indices.append(index)
         probs.append(prediction.probs)
+        logits.append(prediction.logits)
     if not indices:
         raise NothingReadable(f"no readable {split} image ({len(skipped)} unreadable)")
     return Evaluation(indices=np.asarray(indices), ids=[records[i][0] for i in indices],
                       labels=np.asarray([records[i][1] for i in indices]), probs=np.stack(probs),
-                      skipped=skipped, view=view)
+                      logits=np.stack(logits), skipped=skipped, view=view)
 
 
 def confused_pairs(confusion: np.ndarray, k: int = 5) -> list[tuple[int, int, int, float]]:

@@ -6,7 +6,9 @@ opened by the file sources of artjax/data/sources/ with the run's classes (class
 class the run does not know is an error naming it. Every image goes through the run's
 evaluation view with the restored model (`evaluate_source`, the report's path); unreadable
 images are skipped and listed. Metrics are per image (a quarter-crop view's crops are combined
-first), computed once by `metrics.summarize_confusion`; they go to DIR/test_metrics.json, the
+first), computed once by `metrics.summarize_confusion`; the probabilities in the predictions are
+temperature-scaled when the run's calibration.json is for the scored checkpoint (runs/calibrate.py);
+they go to DIR/test_metrics.json, the
 predictions to DIR/report/test_predictions.csv and the page to DIR/report/test.html.
 """
 
@@ -27,6 +29,7 @@ from artjax.data.sources import DecodeOptions, FileSource
 from artjax.data.sources.files import csv_source, folder_source
 from artjax.eval import metrics, report
 from artjax.rundir import RunDir
+from artjax.runs import calibrate
 from artjax.runs.restore import load_run
 
 KEY = "test set"  # how errors name the set
@@ -95,7 +98,8 @@ def evaluate_test_set(workdir: str, paths: Sequence[str] = (), *, which: str | N
     if not os.path.isdir(workdir):
         raise FileNotFoundError(f"--workdir {workdir}: no such directory")
     run = load_run(workdir, which=which, step=step)
-    classifier = run.classifier(batch_size=batch_size)
+    calibrated = calibrate.temperature(workdir, run.step)
+    classifier = run.classifier(batch_size=batch_size, temperature=calibrated.value)
     view = view or (classifier.default_view if classifier.levels is not None else run.config.eval.view)
     classifier.check_view(view)
     source, description = open_test_set(paths, run.config.data, run.class_names)
@@ -106,7 +110,8 @@ def evaluate_test_set(workdir: str, paths: Sequence[str] = (), *, which: str | N
     names = run.class_names
     scores = metrics.summarize_confusion(evaluation.confusion(len(names)), names)
     scores.update(test_set=description, count=len(evaluation.labels), skipped=len(evaluation.skipped),
-                  step=run.step, checkpoint=run.which or "chosen", weights=run.weights, view=view)
+                  step=run.step, checkpoint=run.which or "chosen", weights=run.weights, view=view,
+                  temperature=calibrated.value, probabilities=calibrated.note)
     run_dir = RunDir(workdir)
     os.makedirs(run_dir.report, exist_ok=True)
     run_dir.write_test_metrics(scores)
@@ -135,5 +140,6 @@ def _write_page(run_dir: RunDir, scores: dict[str, Any], class_names: list[str],
 def format_result(result: TestResult) -> str:
     """Accuracy, macro-F1 and the per-class report, as the CLI prints them."""
     s = result.scores
-    return "\n".join([f"accuracy  {s['accuracy']:.4f}", f"macro-F1  {s['macro_f1']:.4f}", "",
+    return "\n".join([f"accuracy  {s['accuracy']:.4f}", f"macro-F1  {s['macro_f1']:.4f}",
+                      f"probabilities  {s['probabilities']}", "",
                       report.classification_report_text(s, result.class_names)])

@@ -13,7 +13,7 @@ from absl import logging
 from artjax.data import catalog
 from artjax.eval.resizer_figure import draw_resizer_figure
 from artjax.rundir import RunDir
-from artjax.runs import evaluate
+from artjax.runs import calibrate, evaluate
 from artjax.runs.report import write_report
 from artjax.runs.restore import load_run, selected
 
@@ -32,8 +32,9 @@ def write_resizer_figure(workdir: str, *, num_images: int = 4) -> str:
 
 
 def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool = True) -> str:
-    """Writes the run's figures, the scores of its configured test set (once, from the
-    checkpoint.select checkpoint) and its report; returns the path of the report's index.html.
+    """Writes the run's figures, its calibration and unknown-artist threshold (runs/calibrate.py),
+    the scores of its configured test set (once, from the checkpoint.select checkpoint) and its
+    report; returns the path of the report's index.html.
 
     trained: False when this invocation found the run finished and trained nothing; its report
     is then kept if it exists (`python -m artjax.report` rewrites it on demand)."""
@@ -43,6 +44,7 @@ def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool
     if config.model.resizer.enabled:
         write_resizer_figure(workdir)
     which = selected(config)
+    print(calibrate.describe(calibrate.calibrate_run(workdir, which=which)))
     if evaluate.configured(config.data):
         result = evaluate.evaluate_test_set(workdir, which=which)
         for reason in result.skipped:

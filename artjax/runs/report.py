@@ -41,6 +41,23 @@ def _summary(workdir: str, config: ml_collections.ConfigDict | None, val: list[d
         rows.append(("test set", f"{test['test_set']}: accuracy {test['accuracy']:.4f}, macro-F1 "
                                  f"{test['macro_f1']:.4f} on {test['count']} images ({test['checkpoint']} "
                                  f"checkpoint, step {test['step']}, view {test['view']})"))
+    cal = RunDir(workdir).read_calibration()
+    if cal is not None:
+        rows.append(("calibration (temperature scaling on validation)",
+                     f"T = {cal['temperature']:.4f} for the {cal['checkpoint']} checkpoint, step "
+                     f"{cal['checkpoint_step']}, view {cal['view']}, {cal['count']} images: NLL "
+                     f"{cal['nll_before']:.4f} -> {cal['nll_after']:.4f}, "
+                     f"ECE ({cal['bins']} bins) {cal['ece_before']:.4f} -> {cal['ece_after']:.4f} "
+                     f"(reliability diagram: {rundir.RELIABILITY_FIGURE})"))
+    unknown = RunDir(workdir).read_openset()
+    if unknown is not None:
+        text = (f"{unknown['score']} below {unknown['threshold']:.4f} is rejected (true-accept "
+                f"{unknown['tar']:.3f} of {unknown['counts']['known']} known validation images)")
+        if "auroc" in unknown:
+            text += (f"; held-out classes {', '.join(unknown['holdout_classes'])} ({unknown['counts']['unknown']} "
+                     f"images): AUROC {unknown['auroc']:.4f}, false-accept rate {unknown['far_at_95_tar']:.4f} "
+                     f"at 95 % true-accept")
+        rows.append(("unknown artist", text))
     selection = RunDir(workdir).read_class_selection()
     if selection is not None:  # data.top_classes: which classes, how many works each (train/val)
         kept = selection["classes"]
@@ -75,6 +92,9 @@ def write_report(workdir: str, *, which: str | None = None, step: int | None = N
     top2_origin = ""
     links = [(f"../{name}", name) for name in (rundir.CONFIG, rundir.METRICS)
              if os.path.exists(os.path.join(workdir, name))]
+    if os.path.exists(run_dir.report_file(rundir.RELIABILITY_FIGURE)):
+        links.append((rundir.RELIABILITY_FIGURE, f"{rundir.RELIABILITY_FIGURE} (reliability diagram, before and "
+                                                 f"after temperature scaling)"))
     if os.path.exists(run_dir.test_report):
         links.append((rundir.TEST_REPORT, f"{rundir.TEST_REPORT} (the labelled test set)"))
     # A report must not take down the run it describes: every piece that needs the checkpoint

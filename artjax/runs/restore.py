@@ -55,9 +55,9 @@ class RestoredRun:
         """uint8 images -> the model's input (its preprocessing, in the run's dtype)."""
         return functools.partial(self.model.preprocessing.normalize, dtype=jnp.dtype(self.config.model.dtype))
 
-    def classifier(self, *, batch_size: int) -> Classifier:
+    def classifier(self, *, batch_size: int, temperature: float = 1.0) -> Classifier:
         return Classifier(self.model, prepare=self.prepare(), sigmoid=self.config.loss.kind == "sigmoid",
-                          batch_size=batch_size)
+                          batch_size=batch_size, temperature=temperature)
 
 
 def load_run(workdir: str, *, which: str | None = "best", step: int | None = None) -> RestoredRun:

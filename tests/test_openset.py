@@ -1,0 +1,82 @@
+"""The end of a run with held-out classes: calibration.json and openset.json, predict --reject,
+and data.holdout_classes that do not fit the data (one line, exit status 2)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artjax import predict
+from artjax.rundir import RunDir
+from artjax.runs import calibrate
+from artjax.data.painters import ARTISTS, paint
+from artjax.config import load_config
+from artjax.data import catalog, holdout
+from conftest import ROOT, finished_run
+
+HELD = "tower"
+SMOKE = ["--config", "experiments/quickstart.py:smoke"]
+
+
+@pytest.fixture(scope="module")
+def holdout_run(tmp_path_factory):
+    return finished_run(tmp_path_factory, "quickstart_holdout",
+                        [*SMOKE, "--config.train.epochs=1", f"--config.data.holdout_classes=('{HELD}',)"])
+
+
+def test_a_holdout_run_writes_calibration_and_openset(holdout_run):
+    classes = json.loads((holdout_run / "classes.json").read_text())["class_names"]
+    assert HELD not in classes and len(classes) == 5
+    cal = json.loads((holdout_run / "calibration.json").read_text())
+    assert cal["fitted_on"] == "validation" and cal["nll_after"] <= cal["nll_before"] and cal["bins"] == 15
+    assert (holdout_run / "report" / "reliability.png").exists()
+    record = json.loads((holdout_run / "openset.json").read_text())
+    assert record["score"] == "msp" and record["holdout_classes"] == [HELD] and record["tar"] >= 0.95
+    assert 0 <= record["auroc"] <= 1 and 0 <= record["far_at_95_tar"] <= 1 and record["counts"]["unknown"] > 0
+    assert record["checkpoint_step"] == cal["checkpoint_step"]
+
+
+def test_predict_reject_names_the_unknown_and_uses_the_temperature(holdout_run, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    style = next(s for s in ARTISTS if s.name == HELD)
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"held{i}.png")
+        Image.fromarray(paint(style, rng, 64, 64)).save(paths[-1])
+    paths.append(tmp_path / "grey.png")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(paths[-1])
+    out = tmp_path / "p.csv"
+    status = predict.main(["--workdir", str(holdout_run), "--reject", "--out", str(out), *map(str, paths)])
+    captured = capsys.readouterr()
+    assert status == 0
+    threshold = json.loads((holdout_run / "openset.json").read_text())["threshold"]
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    rejected = [r for r in rows if r[4] == "1"]
+    assert rejected and all(float(r[3]) < threshold for r in rejected)
+    assert all(float(r[3]) >= threshold for r in rows if r[4] == "0")
+    assert captured.out.count("unknown artist (score ") == len(rejected)
+    assert "calibrated, temperature" in captured.err
+
+
+def test_holdout_classes_that_do_not_fit_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "artjax.main", *SMOKE, "--config.data.holdout_classes=('nobody',)",
+                             "--workdir", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "config key 'data.holdout_classes': 'nobody' not among the data's classes" in lines[0]
+    config = load_config("experiments/quickstart.py:smoke")
+    config.data.holdout_classes = tuple(s.name for s in ARTISTS[:config.data.painters.num_artists - 1])
+    with pytest.raises(holdout.HoldoutError, match="leaves 1; classification needs at least 2"):
+        catalog.open_sources(config.data)
+
+
+def test_a_calibration_for_another_checkpoint_is_not_used(tmp_path):
+    RunDir(str(tmp_path)).write_calibration({"temperature": 2.5, "checkpoint_step": 5})
+    assert calibrate.temperature(str(tmp_path), 5).value == 2.5
+    other = calibrate.temperature(str(tmp_path), 7)
+    assert other.value == 1.0 and other.stale and "UNCALIBRATED" in other.note and "step 5" in other.note
+    assert calibrate.temperature(str(tmp_path / "none"), 5).value == 1.0
