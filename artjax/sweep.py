@@ -36,6 +36,11 @@ _CONFIG = flags.DEFINE_string("config", None, "experiment file, optionally with 
 _GRID = flags.DEFINE_string("grid", None, "key=value1,value2,... or flag1,flag2,...")
 _WORKDIR = flags.DEFINE_string("workdir", None, "sweep directory; one subfolder per run")
 _SEEDS = flags.DEFINE_string("seeds", None, "comma-separated training seeds: every variant runs once per seed")
+_BACKEND = flags.DEFINE_enum("backend", "local", ["local", "ray"], "local: one run after another here; "
+                             "ray: every run a Ray task (pip install -e '.[ray]')")
+_ADDRESS = flags.DEFINE_string("address", None, "--backend ray: the cluster's address (default: start a local one)")
+_CPUS_PER_RUN = flags.DEFINE_float("cpus_per_run", 1, "--backend ray: CPUs reserved per run")
+_GPUS_PER_RUN = flags.DEFINE_float("gpus_per_run", 0, "--backend ray: GPUs reserved per run")
 _OVERRIDES: list[tuple[str, str]] = []  # (dotted key, text) of every --config.a.b=value
 
 
@@ -72,17 +77,21 @@ def parse_seeds(text: str | None) -> list[int] | None:
     return seeds
 
 
+class RunsFailed(Exception):
+    """Runs of a Ray sweep that failed (each reported with its log tail); the others finished."""
+
+
 def sweep(config_spec: str, grid: str, workdir: str, *, overrides: Sequence[tuple[str, str]] = (),
-          seeds: Sequence[int] | None = None) -> str:
+          seeds: Sequence[int] | None = None, backend: str = "local", ray_options: dict | None = None) -> str:
     """Runs (or resumes, or skips when finished) every variant, and per seed when `seeds` are
     given, then writes the comparison; returns the path of DIR/sweep.html. ConfigError before any
-    run when a variant's config is bad; a stopped run raises its error (rerunning resumes it)."""
+    run when a variant's config is bad. With backend "local" a stopped run raises its error
+    (rerunning resumes it); with "ray" (ray_options: run_on_ray's keywords) the runs are Ray
+    tasks, a failed one is reported with its log tail, and RunsFailed names them after the others finished."""
     from artjax.config import apply_override, load_config, validate
-    from artjax.runs import compare
-    from artjax.runs.finish import finish_run
-    from artjax.train import loop
+    from artjax.runs import compare, sweep_backends
 
-    variants = []  # (variant name, [(run name, seed or None, config)]) every config checked before any run
+    variants = []  # (variant name, [(run name, config)]) every config checked before any run
     for name, spec in runs(config_spec, grid):
         config = load_config(spec)
         for key, text in overrides:
@@ -93,33 +102,36 @@ def sweep(config_spec: str, grid: str, workdir: str, *, overrides: Sequence[tupl
             seeded = config if seed is None else copy.deepcopy(config)
             if seed is not None:
                 seeded.seed = seed
-            planned.append((name if seed is None else os.path.join(name, f"seed={seed}"), seed, seeded))
+            planned.append((name if seed is None else os.path.join(name, f"seed={seed}"), seeded))
         variants.append((name, planned))
-    rows, by_variant = [], []
+    everything = [run for _, planned in variants for run in planned]
+    if backend == "ray":
+        results = sweep_backends.run_on_ray(everything, workdir, **(ray_options or {}))
+    else:
+        results = sweep_backends.run_local(everything, workdir)
+    failed = [r for r in results if isinstance(r, sweep_backends.RunFailure)]
+    for failure in failed:
+        print(f"== {failure.name} FAILED (log: {failure.log}); its last lines:\n{failure.tail}", file=sys.stderr)
+    rows, by_variant, done = [], [], iter(results)
     for name, planned in variants:
-        variant_rows = []
-        for run_name, _, config in planned:
-            print(f"== {run_name}")
-            run_dir = os.path.join(workdir, run_name)
-            result = loop.run(config, run_dir)
-            print(f"report: {finish_run(run_dir, config, trained=result.trained)}")
-            selected = result.best_epoch if config.checkpoint.select == "best" else result.epoch
-            variant_rows.append(compare.run_row(run_name, run_dir, trainable_params=result.trainable_params,
-                                                selected_epoch=selected))
-        rows += variant_rows
-        by_variant.append(compare.Variant(name, list(seeds), variant_rows) if seeds is not None else None)
+        kept = [(seed, row) for seed, row in zip(seeds or [None] * len(planned), (next(done) for _ in planned))
+                if not isinstance(row, sweep_backends.RunFailure)]
+        rows += [row for _, row in kept]
+        by_variant.append(compare.Variant(name, [s for s, _ in kept], [r for _, r in kept]) if seeds is not None else None)
     page = compare.write_comparison(workdir, rows, title=f"sweep: {config_spec} over {grid}",
                                     variants=by_variant if seeds is not None else None)
     if seeds is not None:
         print(compare.seed_table(by_variant))
     print(compare.table(rows))
+    if failed:
+        raise RunsFailed(f"{len(failed)} of {len(results)} runs failed: {', '.join(f.name for f in failed)}")
     return page
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1 or not (_CONFIG.value and _GRID.value and _WORKDIR.value):
         print("artjax: usage: python -m artjax.sweep --config FILE[:variants] --grid key=v1,v2 --workdir DIR "
-              "[--seeds 0,1,2]", file=sys.stderr)
+              "[--seeds 0,1,2] [--backend ray [--address ADDR] [--cpus_per_run N] [--gpus_per_run N]]", file=sys.stderr)
         sys.exit(2)
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
@@ -131,12 +143,18 @@ def main(argv: list[str]) -> None:
     except ValueError as error:
         print(f"artjax: {error}", file=sys.stderr)
         sys.exit(2)
-    with training_errors():  # a stopped run stops the sweep; rerunning it resumes that run
+    ray_options = {"address": _ADDRESS.value, "cpus_per_run": _CPUS_PER_RUN.value,
+                   "gpus_per_run": _GPUS_PER_RUN.value}
+    with training_errors():  # a stopped run stops a local sweep; rerunning it resumes that run
         try:
-            page = sweep(_CONFIG.value, _GRID.value, _WORKDIR.value, overrides=_OVERRIDES, seeds=seeds)
-        except ConfigError as error:
+            page = sweep(_CONFIG.value, _GRID.value, _WORKDIR.value, overrides=_OVERRIDES, seeds=seeds,
+                         backend=_BACKEND.value, ray_options=ray_options if _BACKEND.value == "ray" else None)
+        except (ConfigError, ImportError) as error:
             print(f"artjax: {error}", file=sys.stderr)
             sys.exit(2)
+        except RunsFailed as error:
+            print(f"artjax: {error}", file=sys.stderr)
+            sys.exit(1)
     print(f"comparison: {page}")
 
 
