@@ -1,6 +1,6 @@
 """`--backend ray`: every run of a sweep a Ray task on a local cluster (num_cpus=2, so two runs
-at once); the table is the sequential backend's, and a run that fails at run time is reported
-with its log tail while the others finish."""
+at once); over three variants, two that train and one that fails at run time, the table is the
+sequential backend's and the failed run is reported with its log tail while the others finish."""
 
 import pathlib
 import textwrap
@@ -13,7 +13,7 @@ ray = pytest.importorskip("ray")
 
 ROOT = pathlib.Path(__file__).parents[1]
 OVERRIDES = [("train.epochs", "1"), ("data.painters.num_train", "32"), ("data.painters.num_val", "16")]
-GOOD = ("a", "b", "c")
+GOOD = ("a", "b")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def cluster():
 
 
 def _experiment(folder: pathlib.Path) -> str:
-    """The quickstart's smoke form at three learning rates, and `broken`, whose data folder is
+    """The quickstart's smoke form at learning rates a, b and c, and `broken`, whose data folder is
     missing: its config validates, its run fails when it opens the data."""
     path = folder / "lrs.py"
     path.write_text(textwrap.dedent(f"""
@@ -56,7 +56,7 @@ def test_ray_sweep_matches_the_sequential_table_and_reports_the_failed_run(tmp_p
     spec = _experiment(tmp_path)
     sweep(spec, ",".join(GOOD), str(tmp_path / "local"), overrides=OVERRIDES)
     local = _rows((tmp_path / "local" / "results.md").read_text())
-    with pytest.raises(RunsFailed, match="1 of 4 runs failed: broken"):
+    with pytest.raises(RunsFailed, match="1 of 3 runs failed: broken"):
         sweep(spec, ",".join((*GOOD, "broken")), str(tmp_path / "ray"), overrides=OVERRIDES, backend="ray",
               ray_options={"cpus_per_run": 1})
     err = capsys.readouterr().err
