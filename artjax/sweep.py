@@ -16,6 +16,10 @@ as with `artjax.main`: a data root, a smaller model, a different number of epoch
 `data.split_seed` stays fixed, so the spread is that of training) in DIR/name/seed=S, and the
 table gains a row per variant with the mean and standard deviation over its seeds: the seeds'
 papers report single runs, and two runs of one recipe differ.
+
+`--backend ray [--address ADDR] [--cpus_per_run N] [--gpus_per_run N]` runs every run as a Ray
+task (artjax/runs/sweep_backends.py), on the cluster at ADDR or on a local one started here; a
+failed run is reported with its log tail, the others finish, and the sweep exits 1 naming it.
 """
 
 from __future__ import annotations
