@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 from artjax.config import load_config
-from artjax.runs import compare
+from artjax.runs import compare, sweep_backends
 from artjax.sweep import parse_seeds, runs, sweep
 from artjax.train import freeze, setup
 
@@ -122,3 +122,9 @@ def test_sweep_over_seeds_tabulates_mean_and_spread_of_its_runs(tmp_path):
     assert 'id="variants"' in open(page).read()
     again = sweep(spec, "smoke", str(tmp_path), overrides=overrides, seeds=[3, 4])
     assert again == page and (tmp_path / "results.md").read_text() == results
+
+
+def test_ray_backend_without_ray_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[ray\]'"):
+        sweep_backends.import_ray()
