@@ -36,11 +36,13 @@ runtime.configure_xla_cpu()
 
 from absl import app, flags, logging  # noqa: E402
 
+from artjax.runs.sweep_backends import BACKENDS  # noqa: E402  (light: no JAX)
+
 _CONFIG = flags.DEFINE_string("config", None, "experiment file, optionally with :fixed,variants")
 _GRID = flags.DEFINE_string("grid", None, "key=value1,value2,... or flag1,flag2,...")
 _WORKDIR = flags.DEFINE_string("workdir", None, "sweep directory; one subfolder per run")
 _SEEDS = flags.DEFINE_string("seeds", None, "comma-separated training seeds: every variant runs once per seed")
-_BACKEND = flags.DEFINE_enum("backend", "local", ["local", "ray"], "local: one run after another here; "
+_BACKEND = flags.DEFINE_enum("backend", "local", list(BACKENDS), "local: one run after another here; "
                              "ray: every run a Ray task (pip install -e '.[ray]')")
 _ADDRESS = flags.DEFINE_string("address", None, "--backend ray: the cluster's address (default: start a local one)")
 _CPUS_PER_RUN = flags.DEFINE_float("cpus_per_run", 1, "--backend ray: CPUs reserved per run")
@@ -57,7 +59,11 @@ def parse_flags(argv: list[str]) -> list[str]:
             _OVERRIDES.append((override.group(1), override.group(2)))
         else:
             rest.append(arg)
-    return flags.FLAGS(rest)
+    try:
+        return flags.FLAGS(rest)
+    except flags.Error as error:  # a bad flag value is the user's mistake: one line, not a trace
+        print(f"artjax: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)
 
 
 def runs(config_spec: str, grid: str) -> list[tuple[str, str]]:

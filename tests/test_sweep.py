@@ -128,3 +128,10 @@ def test_ray_backend_without_ray_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(ImportError, match=r"pip install -e '\.\[ray\]'"):
         sweep_backends.import_ray()
+
+
+def test_bad_flag_value_is_one_line_with_status_2():
+    done = subprocess.run([sys.executable, "-m", "artjax.sweep", "--backend", "nope"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("artjax: ") and "Traceback" not in done.stderr
+    assert "--backend" in done.stderr and len(done.stderr.strip().splitlines()) == 1

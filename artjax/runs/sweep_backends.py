@@ -108,10 +108,11 @@ def run_on_ray(planned: Sequence[tuple[str, Any]], workdir: str, *, address: str
     started = not ray.is_initialized()
     if started:
         if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=num_cpus, runtime_env=runtime_env, log_to_driver=False, include_dashboard=False)
+            ray.init(num_cpus=num_cpus, log_to_driver=False, include_dashboard=False)
     try:
+        # The runtime_env per task, so it holds on a Ray this process did not start too.
         # max_retries=0: a run that failed fails again the same way; its checkpoint lets a rerun resume.
         task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_ray_task)
         workdir = os.path.abspath(workdir)
