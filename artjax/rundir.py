@@ -11,6 +11,8 @@
     DIR/class_selection.json  the classes data.top_classes kept, with their works (wikiart; else absent)
     DIR/calibration.json the temperature fitted on validation for one checkpoint (runs/calibrate.py)
     DIR/openset.json     the unknown-artist score's threshold, AUROC and FAR (runs/calibrate.py)
+    DIR/gallery.npz      the training works' embeddings, labels and paths (runs/gallery.py)
+    DIR/knn.json         kNN accuracy on validation (k = 1, 5, 20) beside the head's (runs/gallery.py)
     DIR/identity.json    what a resumed run must share with the one that wrote the checkpoints
     DIR/artjax.lock      held (an OS file lock) by the process training in DIR; names it
     DIR/corrupt_checkpoints/  checkpoints found damaged, moved out of the way, never deleted
@@ -46,6 +48,8 @@ IDENTITY = "identity.json"
 CLASS_SELECTION = "class_selection.json"
 CALIBRATION = "calibration.json"
 OPENSET = "openset.json"
+GALLERY = "gallery.npz"
+KNN = "knn.json"
 RELIABILITY_FIGURE = "reliability.png"  # in REPORT_DIR
 LOCK = "artjax.lock"
 CORRUPT = "corrupt_checkpoints"
@@ -137,6 +141,20 @@ class RunDir:
 
     def write_openset(self, record: dict[str, Any]) -> None:
         _write_atomically(self.openset, json.dumps(record, indent=2))
+
+    @property
+    def gallery(self) -> str:
+        return os.path.join(self.path, GALLERY)
+
+    @property
+    def knn(self) -> str:
+        return os.path.join(self.path, KNN)
+
+    def read_knn(self) -> dict[str, Any] | None:
+        return _read_json(self.knn)
+
+    def write_knn(self, record: dict[str, Any]) -> None:
+        _write_atomically(self.knn, json.dumps(record, indent=2))
 
     @property
     def identity(self) -> str:

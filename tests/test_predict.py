@@ -11,7 +11,7 @@ from PIL import Image
 from artjax import models, predict
 from artjax.data.augment import make_transform
 from artjax.data.painters import PaintersSource
-from artjax.eval.inference import Classifier
+from artjax.eval.inference import Classifier, default_view
 from artjax.models.base import Preprocessing
 from artjax.models.pyramid import Pyramid
 
@@ -156,8 +156,9 @@ def test_a_pyramid_model_gets_all_crops_at_once_and_matches_the_plain_backbone()
     backbone = models.create("resnet_mini", num_classes=3, seed=1)
     stream = _painting_stream(3)
     plain = _classifier(backbone, 64)
-    wrapped = _classifier(Pyramid(backbone, rule="soft"), 60)  # 2 images of 30 crops per call
-    assert wrapped.default_view == "pyramid" and plain.default_view == "full"
+    pyramid = Pyramid(backbone, rule="soft")
+    wrapped = _classifier(pyramid, 60)  # 2 images of 30 crops per call
+    assert default_view(pyramid) == "pyramid" and default_view(backbone) == "full"
     expected = [p.probs for p in _probs(plain, stream, "pyramid")]
     got = _probs(wrapped, stream, "pyramid")
     assert len(got) == 3 and got[0].crop_probs is None

@@ -168,7 +168,10 @@ def defaults() -> ml_collections.ConfigDict:
     # (S1's 1x1, 2x2 and 5x5 crops, combined by the soft rule). Pyramid models always see their
     # pyramid crops. The views: artjax/eval/views.py.
     c.eval.view = "full"
-    c.eval.openset_score = "msp"  # the unknown-artist score (artjax/eval/openset.py): msp | energy
+    c.eval.openset_score = "msp"  # the unknown-artist score (artjax/eval/openset.py): msp | energy | gallery
+    # Embed the training set at the run end (DIR/gallery.npz): predict --neighbours, the report's
+    # nearest training works, kNN accuracy (DIR/knn.json) and the gallery open-set score.
+    c.eval.gallery = True
     c.eval.batch_size = 0  # 0 = train.batch_size
 
     c.checkpoint = ml_collections.ConfigDict()

@@ -108,6 +108,9 @@ def _check_openset(config: ml_collections.ConfigDict) -> None:
     if openset.requires_raw_logits(config.eval.openset_score) and multi_crop:
         raise ConfigError("eval.openset_score", f"{config.eval.openset_score!r} needs the model's own logits; a "
                           "multi-crop view (or a pyramid model) gives log-probabilities: use 'msp' or eval.view 'full'")
+    if openset.requires_gallery(config.eval.openset_score) and not config.eval.gallery:
+        raise ConfigError("eval.openset_score", f"{config.eval.openset_score!r} needs the run's gallery: set "
+                          "eval.gallery True")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

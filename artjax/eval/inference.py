@@ -24,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 from artjax.eval import calibration, metrics, views
-from artjax.eval.scoring import score_view
+from artjax.eval.scoring import embed_view, score_view
 from artjax.models.pyramid import DEFAULT_LEVELS
 
 Key = TypeVar("Key")
@@ -38,6 +38,7 @@ class Prediction:
     probs: np.ndarray  # (classes,) the image's combined probabilities (temperature-scaled, see Classifier)
     crop_probs: np.ndarray | None  # (crops, classes) per crop; None when the model combines crops itself
     logits: np.ndarray  # (classes,) the image's Scores.logits, before any temperature
+    embedding: np.ndarray | None = None  # (width,) unit pooled features, with Classifier(embed=True)
 
     @property
     def votes(self) -> np.ndarray | None:
@@ -64,6 +65,11 @@ def threaded_map(fn: Callable[[Item], Result], items: Iterable[Item], *, threads
             yield in_flight.popleft().result()
 
 
+def default_view(model: nnx.Module) -> str:
+    """The view `predict` uses unless told: a pyramid model's pyramid, else the whole image."""
+    return "pyramid" if hasattr(model, "levels") else "full"
+
+
 def _padded_length(n: int, limit: int) -> int:
     return min(limit, 1 << max(n - 1, 0).bit_length())
 
@@ -76,10 +82,11 @@ class Classifier:
     batch_size: crops per model call: batch_size // crops images of the view (at least one).
     temperature: the run's calibration (artjax/eval/calibration.py); 1 keeps the model's own
         probabilities, another T gives softmax(logits / T) (computed in float64 on the host).
+    embed: also return each image's embedding (`scoring.embed_view`) from the same call.
     """
 
     def __init__(self, model: nnx.Module, *, prepare: Callable[[jax.Array], jax.Array], sigmoid: bool,
-                 batch_size: int, temperature: float = 1.0) -> None:
+                 batch_size: int, temperature: float = 1.0, embed: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not temperature > 0:
@@ -89,17 +96,16 @@ class Classifier:
         graphdef, self._state = nnx.split(model)
         levels, model_combines = self.levels or DEFAULT_LEVELS, self.levels is not None
 
-        def probabilities(state: Any, crops: jax.Array,
-                          view: str) -> tuple[jax.Array, jax.Array | None, jax.Array]:
-            scores = score_view(nnx.merge(graphdef, state), prepare(crops), view=views.get(view), levels=levels,
-                                model_combines=model_combines, sigmoid=sigmoid)
-            return scores.probs, scores.crop_probs, metrics.class_logits(scores.logits)
+        def probabilities(state: Any, crops: jax.Array, view: str) -> tuple[jax.Array, ...]:
+            model, inputs = nnx.merge(graphdef, state), prepare(crops)
+            scores = score_view(model, inputs, view=views.get(view), levels=levels, model_combines=model_combines,
+                                sigmoid=sigmoid)
+            # The embedding's forward pass is the scores' own: XLA computes it once in this one program.
+            embedding = embed_view(model, inputs, view=views.get(view), levels=levels,
+                                   model_combines=model_combines) if embed else None
+            return scores.probs, scores.crop_probs, metrics.class_logits(scores.logits), embedding
 
         self._probabilities = jax.jit(probabilities, static_argnums=2)
-
-    @property
-    def default_view(self) -> str:
-        return "full" if self.levels is None else "pyramid"
 
     def check_view(self, view: str) -> None:
         views.get(view)  # unknown names fail listing the known ones
@@ -112,13 +118,13 @@ class Classifier:
         batch = np.stack([crops for _, crops in pending])  # (images, crops, S, S, 3)
         padded = np.concatenate([batch, np.zeros((_padded_length(len(batch), limit) - len(batch), *batch.shape[1:]),
                                                  batch.dtype)])
-        probs, crop_probs, logits = jax.device_get(self._probabilities(self._state, padded, view))
+        probs, crop_probs, logits, embeddings = jax.device_get(self._probabilities(self._state, padded, view))
         logits = np.asarray(logits[:len(pending)], np.float64)
         probs = np.asarray(probs, np.float64) if self.temperature == 1.0 else calibration.softmax(logits,
                                                                                                    self.temperature)
         for i, (key, _) in enumerate(pending):
             yield key, Prediction(probs[i], None if crop_probs is None else np.asarray(crop_probs[i], np.float64),
-                                  logits[i])
+                                  logits[i], None if embeddings is None else np.asarray(embeddings[i], np.float32))
 
     def predict(self, images: Iterable[tuple[Key, np.ndarray]], *, view: str, transform: Transform,
                 image_size: int) -> Iterator[tuple[Key, Prediction]]:

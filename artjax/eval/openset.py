@@ -2,13 +2,15 @@
 
 A score is high for images the model believes belong to a known class. `SCORES` is the
 registry: name -> function of (logits (N, C), context) -> (N,) scores, where `context` carries
-whatever else a score needs (a gallery similarity will take the image's embedding and the run's
-gallery from it; register it with `register`). Built in:
+whatever else a score needs; register more with `register`. Built in:
 
 - msp: the maximum softmax probability (Hendrycks & Gimpel 2017);
 - energy: logsumexp of the logits, the negative free energy (Liu et al. 2020). It needs the
   model's own logits: a view combining several crops gives log-probabilities, whose logsumexp
-  is 0 for every image, so `requires_raw_logits` lets callers refuse it there.
+  is 0 for every image, so `requires_raw_logits` lets callers refuse it there;
+- gallery: the cosine similarity of the image's embedding to its nearest training work
+  (`context["gallery_similarity"]`, which callers fill from the run's gallery, eval/gallery.py):
+  an unknown artist's painting lies far from every known work.
 
 Scores use the logits before temperature scaling (T changes MSP's ranking across images).
 The threshold is the score above which `tar` (0.95) of the known validation images lie: an image
@@ -28,18 +30,25 @@ from artjax.eval import calibration
 ScoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
 SCORES: dict[str, ScoreFn] = {}
 RAW_LOGITS: set[str] = set()
+GALLERY: set[str] = set()  # scores that read context["gallery_similarity"]
 TAR = 0.95
 
 
-def register(name: str, fn: ScoreFn, *, requires_raw_logits: bool = False) -> None:
+def register(name: str, fn: ScoreFn, *, requires_raw_logits: bool = False, requires_gallery: bool = False) -> None:
     """Adds an open-set score (config eval.openset_score names it)."""
     SCORES[name] = fn
     if requires_raw_logits:
         RAW_LOGITS.add(name)
+    if requires_gallery:
+        GALLERY.add(name)
 
 
 def requires_raw_logits(name: str) -> bool:
     return name in RAW_LOGITS
+
+
+def requires_gallery(name: str) -> bool:
+    return name in GALLERY
 
 
 def _msp(logits: np.ndarray, context: Mapping[str, Any]) -> np.ndarray:
@@ -52,8 +61,15 @@ def _energy(logits: np.ndarray, context: Mapping[str, Any]) -> np.ndarray:
     return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
 
 
+def _gallery(logits: np.ndarray, context: Mapping[str, Any]) -> np.ndarray:
+    if "gallery_similarity" not in context:
+        raise ValueError("the 'gallery' open-set score needs the run's gallery (eval.gallery)")
+    return np.asarray(context["gallery_similarity"])
+
+
 register("msp", _msp)
 register("energy", _energy, requires_raw_logits=True)
+register("gallery", _gallery, requires_gallery=True)
 
 
 def score(name: str, logits: np.ndarray, context: Mapping[str, Any] | None = None) -> np.ndarray:

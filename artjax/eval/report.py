@@ -23,6 +23,7 @@ import numpy as np
 
 from artjax import rundir
 from artjax.eval import metrics, plots
+from artjax.eval.gallery import Gallery
 from artjax.eval.gradcam import gradcam
 from artjax.eval.inference import Classifier, Transform, threaded_map
 
@@ -44,6 +45,7 @@ class Evaluation:
     logits: np.ndarray  # (N, classes) Scores.logits, before any temperature
     skipped: list[str]  # reasons, naming the file, of unreadable records
     view: str
+    embeddings: np.ndarray | None = None  # (N, width) with an embedding classifier (Classifier(embed=True))
 
     @property
     def predictions(self) -> np.ndarray:
@@ -84,16 +86,18 @@ def evaluate_source(classifier: Classifier, source: Any, *, transform: Transform
             records[index] = (str(record["id"]), int(record["label"]))
             yield index, record["image"]
 
-    indices, probs, logits = [], [], []
+    indices, probs, logits, embeddings = [], [], [], []
     for index, prediction in classifier.predict(images(), view=view, transform=transform, image_size=image_size):
         indices.append(index)
         probs.append(prediction.probs)
         logits.append(prediction.logits)
+        embeddings.append(prediction.embedding)
     if not indices:
         raise NothingReadable(f"no readable {split} image ({len(skipped)} unreadable)")
     return Evaluation(indices=np.asarray(indices), ids=[records[i][0] for i in indices],
                       labels=np.asarray([records[i][1] for i in indices]), probs=np.stack(probs),
-                      logits=np.stack(logits), skipped=skipped, view=view)
+                      logits=np.stack(logits), skipped=skipped, view=view,
+                      embeddings=None if embeddings[0] is None else np.stack(embeddings))
 
 
 def confused_pairs(confusion: np.ndarray, k: int = 5) -> list[tuple[int, int, int, float]]:
@@ -142,14 +146,18 @@ def _short_id(record_id: str) -> str:
     return "/".join(record_id.replace(os.sep, "/").split("/")[-2:])
 
 
+def _mistakes(evaluation: Evaluation, limit: int) -> np.ndarray:
+    """The indices of the `limit` most confident mistakes, most confident first."""
+    wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
+    return wrong[np.argsort(-evaluation.probs[wrong].max(axis=1), kind="stable")][:limit]
+
+
 def misclassified_gallery(evaluation: Evaluation, source: Any, class_names: Sequence[str], report_dir: str, *,
                           limit: int = 16) -> list[Figure]:
     """Thumbnails of the most confident mistakes (original images, not the model's input)."""
-    wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
-    wrong = wrong[np.argsort(-evaluation.probs[wrong].max(axis=1), kind="stable")][:limit]
     _fresh_dir(report_dir, "misclassified")
     figures = []
-    for rank, i in enumerate(wrong):
+    for rank, i in enumerate(_mistakes(evaluation, limit)):
         image = source.read(int(evaluation.indices[i]))["image"]
         path = f"misclassified/{rank:02d}.png"  # a URL: always "/"
         plots.save_thumbnail(image, os.path.join(report_dir, path))
@@ -158,6 +166,27 @@ def misclassified_gallery(evaluation: Evaluation, source: Any, class_names: Sequ
                                     f"({evaluation.probs[i, true]:.2f}), predicted {class_names[pred]} "
                                     f"({evaluation.probs[i, pred]:.2f})"))
     return figures
+
+
+def mistake_neighbours(evaluation: Evaluation, gallery: Gallery, train_source: Any, report_dir: str, *,
+                       limit: int = 8, k: int = 3) -> list[list[Figure]]:
+    """Per most confident mistake (as `misclassified_gallery` orders them, whose thumbnails it
+    reuses): that thumbnail, then its k nearest training works of the gallery."""
+    _fresh_dir(report_dir, "neighbours")
+    chosen = _mistakes(evaluation, limit)
+    rows = []
+    for rank, (i, nearest) in enumerate(zip(chosen, gallery.neighbours(evaluation.embeddings[chosen], k))):
+        names = gallery.class_names
+        row = [Figure(f"misclassified/{rank:02d}.png", f"{_short_id(evaluation.ids[i])}: true "
+                                                       f"{names[evaluation.labels[i]]}, predicted "
+                                                       f"{names[evaluation.predictions[i]]}")]
+        for j, work in enumerate(nearest):
+            path = f"neighbours/{rank:02d}_{j}.png"
+            plots.save_thumbnail(train_source.read(int(gallery.indices[work["index"]]))["image"],
+                                 os.path.join(report_dir, path))
+            row.append(Figure(path, f"{work['class']} ({work['similarity']:.3f}): {_short_id(work['path'])}"))
+        rows.append(row)
+    return rows
 
 
 def gradcam_figures(model: Any, prepare: Callable[[jax.Array], jax.Array], evaluation: Evaluation, source: Any, *,
@@ -283,6 +312,8 @@ class ReportContent:
     notes: list[str]
     top2: dict[str, float] | None = None  # metrics.TOP2_KEYS of the same predictions as the matrix
     top2_origin: str = ""
+    neighbours: list[list[Figure]] | None = None  # per mistake: it, then its nearest training works
+    knn: dict[str, Any] | None = None  # DIR/knn.json
 
 
 def render_curves(train: Sequence[Record], val: Sequence[Record], report_dir: str) -> tuple[list[Figure], list[str]]:
@@ -329,6 +360,20 @@ def write_html(report_dir: str, content: ReportContent, *, name: str = rundir.RE
         shown = ("<p>Most confident mistakes first; probabilities in brackets.</p>"
                  + _figures(content.gallery, "thumb")) if content.gallery else "<p>None.</p>"
         parts.append("<h2>Misclassified validation images</h2>" + shown)
+    if content.knn is not None or content.neighbours is not None:
+        parts.append("<h2>Nearest training works</h2>")
+    if content.knn is not None:
+        knn = content.knn
+        rows = [("the head", knn["head_accuracy"])] + [(f"kNN, k = {name[4:]}", value)
+                                                       for name, value in knn.items() if name.startswith("knn_")]
+        parts.append(f"<p>Accuracy on {knn['count']} validation images: the classifier's head beside a vote of "
+                     f"the k most similar (cosine) of the {knn['gallery_size']} training works' embeddings "
+                     f"(step {knn['checkpoint_step']}, view {_e(knn['view'])}).</p><table id=\"knn\">"
+                     + "".join(f'<tr><th>{_e(label)}</th><td class="n">{value:.4f}</td></tr>' for label, value in rows)
+                     + "</table>")
+    if content.neighbours:
+        parts.append("<p>Each misclassified image (left), then the training works closest to it.</p>"
+                     + "".join(f'<div class="neighbours">{_figures(row, "thumb")}</div>' for row in content.neighbours))
     if content.cams:
         parts.append("<h2>Grad-CAM</h2><p>Left: the model's input; right: where the evidence for the "
                      "predicted class lies (red = strongest).</p>" + _figures(content.cams, "cam"))

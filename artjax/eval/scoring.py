@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from artjax.eval import metrics, views
+from artjax.models.pyramid import combine_levels
 
 State = Any
 _EPS = 1e-12  # log of a combined probability of 0
@@ -55,6 +56,23 @@ def score_view(model: Any, inputs: jax.Array, *, view: views.View, levels: tuple
         return Scores(logits[:, 0], crop_probs[:, 0], None, None)
     probs = view.combine(crop_probs, levels)
     return Scores(jnp.log(probs + _EPS), probs, logits, crop_probs)
+
+
+def embed_view(model: Any, inputs: jax.Array, *, view: views.View, levels: tuple[int, ...],
+               model_combines: bool) -> jax.Array:
+    """Normalised inputs, as `score_view` takes them -> each image's embedding (B, width): the
+    pooled features (what the head sees) of its crops, combined by the view's rule (the
+    pyramid's level weights for a pyramid model), L2-normalised so cosine is a dot product."""
+    if inputs.ndim == 4:
+        inputs = inputs[:, None]
+    if model_combines:
+        pooled = model.crop_features(inputs)
+        combined = combine_levels(pooled, levels, model.level_weights())
+    else:
+        b, n = inputs.shape[:2]
+        pooled = model.forward_features(inputs.reshape(b * n, *inputs.shape[2:]))[0].astype(jnp.float32)
+        combined = view.combine(pooled.reshape(b, n, -1), levels)
+    return combined / jnp.maximum(jnp.linalg.norm(combined, axis=-1, keepdims=True), _EPS)
 
 
 class EvalPlan:

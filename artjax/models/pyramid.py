@@ -33,7 +33,8 @@ every class; artjax takes the softmax over the classes, which is what the combin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -121,30 +122,38 @@ class Pyramid(nnx.Module):
             return jax.nn.softmax(self.level_logits[...])
         return jnp.asarray(self.fixed_weights, jnp.float32)
 
-    def _run(self, backbone: Backbone, crops: jax.Array) -> jax.Array:
-        """(B, n, H, W, 3) crops through one backbone -> (B, n, classes), in one call or in chunks."""
+    def _run(self, apply: Callable[[jax.Array], jax.Array], crops: jax.Array) -> jax.Array:
+        """(B, n, H, W, 3) crops through `apply` (a backbone's call) -> (B, n, width), in one call or in chunks."""
         b, n = crops.shape[:2]
         flat = crops.reshape(b * n, *crops.shape[2:])
         if self.chunk_size and self.chunk_size < b * n:
-            logits = jnp.concatenate([backbone(flat[i:i + self.chunk_size])
-                                      for i in range(0, b * n, self.chunk_size)])
+            out = jnp.concatenate([apply(flat[i:i + self.chunk_size]) for i in range(0, b * n, self.chunk_size)])
         else:
-            logits = backbone(flat)
-        return logits.reshape(b, n, -1).astype(jnp.float32)
+            out = apply(flat)
+        return out.reshape(b, n, -1).astype(jnp.float32)
 
-    def crop_logits(self, crops: jax.Array) -> jax.Array:
-        """Backbone logits of every crop, (B, num_crops, classes): all crops through the shared
-        backbone, or each level's crops through its own."""
+    def _per_crop(self, crops: jax.Array, apply: Callable[[Backbone, jax.Array], jax.Array]) -> jax.Array:
+        """`apply(backbone, crops)` of every crop, (B, num_crops, width): all crops through the
+        shared backbone, or each level's crops through its own."""
         n = crops.shape[1]
         if n != self.num_crops:
             raise ValueError(f"pyramid levels {self.levels} need {self.num_crops} crops per image, got {n}")
         if not self.per_level_backbone:
-            return self._run(self.backbone, crops)
+            return self._run(functools.partial(apply, self.backbone), crops)
         parts, start = [], 0
         for index, k in enumerate(self.levels):
-            parts.append(self._run(getattr(self, backbone_name(self.levels, index)), crops[:, start:start + k * k]))
+            backbone = getattr(self, backbone_name(self.levels, index))
+            parts.append(self._run(functools.partial(apply, backbone), crops[:, start:start + k * k]))
             start += k * k
         return jnp.concatenate(parts, axis=1)
+
+    def crop_logits(self, crops: jax.Array) -> jax.Array:
+        """Backbone logits of every crop, (B, num_crops, classes)."""
+        return self._per_crop(crops, lambda backbone, x: backbone(x))
+
+    def crop_features(self, crops: jax.Array) -> jax.Array:
+        """Pooled backbone features of every crop, (B, num_crops, num_features)."""
+        return self._per_crop(crops, lambda backbone, x: backbone.forward_features(x)[0])
 
     def forward_levels(self, crops: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
         """(log of the combined probabilities (B, classes), per-level log mean probabilities)."""

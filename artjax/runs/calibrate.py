@@ -13,6 +13,10 @@ not have; the next run end or `calibrate_run` refits).
 Open set: scores (eval.openset_score) on the known validation images fix the threshold at
 95 % true-accept; with data.holdout_classes the held-out classes' validation images are the
 unknowns for AUROC and the false-accept rate at that threshold.
+
+With eval.gallery the same classifier also embeds: the training set first (DIR/gallery.npz,
+runs/gallery.py), then the validation pass's embeddings give the kNN accuracies (DIR/knn.json)
+and the `gallery` open-set score (similarity to the nearest training work).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from artjax.data import catalog
 from artjax.eval import calibration, openset, plots, report
 from artjax import rundir
 from artjax.rundir import RunDir
-from artjax.runs.restore import RestoredRun, load_run
+from artjax.runs import gallery as run_gallery
+from artjax.runs.restore import load_run
 
 
 @dataclasses.dataclass
@@ -50,20 +55,22 @@ def temperature(workdir: str, step: int) -> Temperature:
     return Temperature(float(record["temperature"]), f"calibrated, temperature {record['temperature']:.4f}")
 
 
-def _view(run: RestoredRun, classifier: Any) -> str:
-    return classifier.default_view if classifier.levels is not None else run.config.eval.view
-
-
 def calibrate_run(workdir: str, *, which: str | None = None, batch_size: int = 32) -> dict[str, Any]:
     """Fits T and the open-set threshold for the `which` checkpoint (None: checkpoint.select);
-    writes calibration.json, openset.json and report/reliability.png; returns both records."""
+    writes calibration.json, openset.json and report/reliability.png, and with eval.gallery
+    gallery.npz and knn.json; returns the records ('knn' None without a gallery)."""
     run = load_run(workdir, which=which)
-    classifier = run.classifier(batch_size=batch_size)
-    view, data = _view(run, classifier), run.config.data
+    classifier = run.classifier(batch_size=batch_size, embed=run.config.eval.gallery)
+    view, data = run.eval_view, run.config.data
+    gallery = run_gallery.index_training_set(workdir, run, classifier, view) if run.config.eval.gallery else None
     known_source = catalog.open_sources(data)[1]
     evaluate = dict(transform=run.eval_transform(), image_size=data.image_size, view=view,
                     errors=catalog.READ_ERRORS)
     known = report.evaluate_source(classifier, known_source, **evaluate)
+
+    def context(evaluation: report.Evaluation) -> dict[str, Any]:
+        return {} if gallery is None else {"gallery_similarity": gallery.search(evaluation.embeddings, 1)[1][:, 0]}
+
     fit = calibration.fit_temperature(known.logits, known.labels)
     if fit.at_bound:
         logging.warning("the fitted temperature %.4g lies on the edge of the searched range %s",
@@ -82,7 +89,7 @@ def calibrate_run(workdir: str, *, which: str | None = None, batch_size: int = 3
     plots.reliability_diagram(cal, run_dir.report_file(rundir.RELIABILITY_FIGURE))
 
     name = run.config.eval.openset_score
-    known_scores = openset.score(name, known.logits)
+    known_scores = openset.score(name, known.logits, context(known))
     threshold = openset.threshold_at_tar(known_scores)
     record: dict[str, Any] = {"score": name, "threshold": threshold, "tar": float(np.mean(known_scores >= threshold)),
                               "target_tar": openset.TAR, "checkpoint_step": run.step, "view": view,
@@ -90,13 +97,14 @@ def calibrate_run(workdir: str, *, which: str | None = None, batch_size: int = 3
     unknown_source = catalog.open_unknown(data)
     if unknown_source is not None:
         unknown = report.evaluate_source(classifier, unknown_source, **evaluate, split="unknown")
-        unknown_scores = openset.score(name, unknown.logits)
+        unknown_scores = openset.score(name, unknown.logits, context(unknown))
         record.update(holdout_classes=list(unknown_source.class_names), counts={"known": len(known_scores),
                                                                                "unknown": len(unknown_scores)},
                       auroc=openset.auroc(known_scores, unknown_scores),
                       far_at_95_tar=openset.false_accept_rate(unknown_scores, threshold))
     run_dir.write_openset(record)
-    return {"calibration": cal, "openset": record}
+    knn = run_gallery.write_knn(workdir, gallery, known) if gallery is not None else None
+    return {"calibration": cal, "openset": record, "knn": knn}
 
 
 def describe(records: dict[str, Any]) -> str:
@@ -108,4 +116,10 @@ def describe(records: dict[str, Any]) -> str:
     if "auroc" in o:
         line += (f"; {o['counts']['unknown']} images of held-out classes: AUROC {o['auroc']:.4f}, "
                  f"false-accept {o['far_at_95_tar']:.4f} at 95 % true-accept")
-    return "\n".join(lines + [line])
+    lines.append(line)
+    if records.get("knn"):
+        k = records["knn"]
+        lines.append(f"kNN on the gallery of {k['gallery_size']} training works: " + ", ".join(
+            f"k={name[4:]} {value:.4f}" for name, value in k.items() if name.startswith("knn_"))
+            + f" (the head: {k['head_accuracy']:.4f}) on {k['count']} validation images")
+    return "\n".join(lines)

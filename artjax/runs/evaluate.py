@@ -100,7 +100,7 @@ def evaluate_test_set(workdir: str, paths: Sequence[str] = (), *, which: str | N
     run = load_run(workdir, which=which, step=step)
     calibrated = calibrate.temperature(workdir, run.step)
     classifier = run.classifier(batch_size=batch_size, temperature=calibrated.value)
-    view = view or (classifier.default_view if classifier.levels is not None else run.config.eval.view)
+    view = view or run.eval_view
     classifier.check_view(view)
     source, description = open_test_set(paths, run.config.data, run.class_names)
     _check_against_training(source, run.config)

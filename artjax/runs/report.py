@@ -17,6 +17,7 @@ from artjax.data import catalog
 from artjax.eval import metrics, report
 from artjax import rundir
 from artjax.rundir import RunDir
+from artjax.runs import gallery as run_gallery
 from artjax.runs.restore import load_run
 
 
@@ -88,6 +89,7 @@ def write_report(workdir: str, *, which: str | None = None, step: int | None = N
     class_names: list[str] = run_dir.read_classes()[0] if os.path.exists(run_dir.classes) else []
 
     confusion, origin, gallery, cams, restored = None, "", None, None, "none (see the notes)"
+    neighbours = None
     top2: dict[str, Any] | None = None
     top2_origin = ""
     links = [(f"../{name}", name) for name in (rundir.CONFIG, rundir.METRICS)
@@ -102,12 +104,16 @@ def write_report(workdir: str, *, which: str | None = None, step: int | None = N
     try:
         run = load_run(workdir, which=which, step=step)
         class_names = run.class_names
-        classifier = run.classifier(batch_size=batch_size)
         data = run.config.data
         transform = run.eval_transform()
-        source = catalog.open_sources(data)[1]
-        # The run's own validation view (crops scored per painting); a pyramid model's is its pyramid.
-        view = classifier.default_view if classifier.levels is not None else run.config.eval.view
+        train_source, source = catalog.open_sources(data)
+        view = run.eval_view  # crops scored per painting, as validation scored them
+        try:
+            works = run_gallery.load(workdir, step=run.step, view=view)
+        except run_gallery.StaleGallery as error:
+            works = None
+            notes.append(f"no nearest training works: {error}")
+        classifier = run.classifier(batch_size=batch_size, embed=works is not None)
         evaluation = report.evaluate_source(classifier, source, transform=transform, image_size=data.image_size,
                                             view=view, errors=catalog.READ_ERRORS)
     except Exception as error:  # noqa: BLE001 - see above
@@ -127,6 +133,9 @@ def write_report(workdir: str, *, which: str | None = None, step: int | None = N
         report.write_predictions(evaluation, class_names, run_dir.predictions)
         links.append((rundir.PREDICTIONS, f"{rundir.PREDICTIONS} (every validation image)"))
         gallery = report.misclassified_gallery(evaluation, source, class_names, report_dir, limit=gallery_size)
+        if works is not None:
+            neighbours = report.mistake_neighbours(evaluation, works, train_source, report_dir,
+                                                   limit=min(gallery_size, 8))
         try:
             # A pyramid model explains through its backbone, on the whole image.
             model = run.model.backbone if hasattr(run.model, "levels") else run.model
@@ -149,5 +158,6 @@ def write_report(workdir: str, *, which: str | None = None, step: int | None = N
         title=f"artjax report: {os.path.basename(os.path.abspath(workdir))}",
         summary=_summary(workdir, config, val, best, restored), class_names=class_names, curves=curves,
         confusion=confusion, confusion_origin=origin, gallery=gallery, cams=cams, links=links, notes=notes,
-        top2=None if top2 is None else {k: top2[k] for k in metrics.TOP2_KEYS}, top2_origin=top2_origin)
+        top2=None if top2 is None else {k: top2[k] for k in metrics.TOP2_KEYS}, top2_origin=top2_origin,
+        neighbours=neighbours, knn=run_dir.read_knn())
     return report.write_html(report_dir, content)

@@ -46,6 +46,11 @@ class RestoredRun:
         averaged = ", EMA weights" if self.weights == "ema" else ""
         return f"{self.which or 'chosen'} checkpoint, step {self.step}{averaged}"
 
+    @property
+    def eval_view(self) -> str:
+        """The view the run's evaluation sees validation images through (a pyramid model's: its pyramid)."""
+        return "pyramid" if hasattr(self.model, "levels") else self.config.eval.view
+
     def eval_transform(self) -> Callable:
         """The run's per-image evaluation transform (deterministic)."""
         data = self.config.data
@@ -55,9 +60,9 @@ class RestoredRun:
         """uint8 images -> the model's input (its preprocessing, in the run's dtype)."""
         return functools.partial(self.model.preprocessing.normalize, dtype=jnp.dtype(self.config.model.dtype))
 
-    def classifier(self, *, batch_size: int, temperature: float = 1.0) -> Classifier:
+    def classifier(self, *, batch_size: int, temperature: float = 1.0, embed: bool = False) -> Classifier:
         return Classifier(self.model, prepare=self.prepare(), sigmoid=self.config.loss.kind == "sigmoid",
-                          batch_size=batch_size, temperature=temperature)
+                          batch_size=batch_size, temperature=temperature, embed=embed)
 
 
 def load_run(workdir: str, *, which: str | None = "best", step: int | None = None) -> RestoredRun:
