@@ -22,13 +22,12 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
-from absl import logging
 
 from artjax.config import ConfigError
 from artjax.eval import views
 from artjax.eval.inference import default_view
-from artjax.predict import UsageError, decoded, find_images
 from artjax.runs import gallery as run_gallery
+from artjax.runs.command import UsageError, decoded, find_images, run_command
 from artjax.runs.restore import WHICH, load_run
 
 
@@ -94,13 +93,7 @@ def embed(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-    try:
-        return embed(args)
-    except UsageError as error:
-        print(f"artjax: {error}", file=sys.stderr)
-        return 2
+    return run_command(embed, _parser().parse_args(argv))
 
 
 if __name__ == "__main__":

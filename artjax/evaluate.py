@@ -22,16 +22,11 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from absl import logging
-
 from artjax.eval import views
 from artjax.eval.report import NothingReadable
 from artjax.runs.evaluate import evaluate_test_set, format_result
+from artjax.runs.command import UsageError, run_command
 from artjax.runs.restore import WHICH
-
-
-class UsageError(Exception):
-    """A command the tool cannot carry out at all (exit status 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,13 +67,7 @@ def evaluate(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Tex
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-    try:
-        return evaluate(args)
-    except UsageError as error:
-        print(f"artjax: {error}", file=sys.stderr)
-        return 2
+    return run_command(evaluate, _parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ PACKAGE = ROOT / "artjax"
 # Top to bottom, as the README's architecture block draws them: a module may import its own
 # layer and the layers below it.
 LAYERS = [
-    ("cli", ("artjax.main", "artjax.cli", "artjax.sweep", "artjax.predict", "artjax.evaluate", "artjax.report",
-             "artjax.data.__main__", "artjax.weights.__main__")),
+    ("cli", ("artjax.main", "artjax.cli", "artjax.sweep", "artjax.predict", "artjax.embed", "artjax.evaluate",
+             "artjax.report", "artjax.data.__main__", "artjax.weights.__main__")),
     ("runs", ("artjax.runs",)),
     ("config", ("artjax.config",)),
     ("train", ("artjax.train",)),

@@ -80,3 +80,43 @@ def test_a_calibration_for_another_checkpoint_is_not_used(tmp_path):
     other = calibrate.temperature(str(tmp_path), 7)
     assert other.value == 1.0 and other.stale and "UNCALIBRATED" in other.note and "step 5" in other.note
     assert calibrate.temperature(str(tmp_path / "none"), 5).value == 1.0
+
+
+def test_gallery_score_rejects_by_the_nearest_training_work(holdout_run, tmp_path):
+    """eval.openset_score 'gallery': the run end's pass scores each image by its similarity to the
+    nearest training work; AUROC on the held-out class equals scikit-learn's on those scores, and
+    predict --reject applies the threshold to the same similarity it lists as neighbour 1."""
+    import shutil
+
+    from sklearn.metrics import roc_auc_score
+
+    from artjax.eval.gallery import Gallery
+
+    copy = tmp_path / "run"
+    shutil.copytree(holdout_run, copy, ignore=shutil.ignore_patterns("report", "tensorboard"))
+    config = json.loads((copy / "config.json").read_text())
+    config["eval"]["openset_score"] = "gallery"
+    (copy / "config.json").write_text(json.dumps(config))
+    record = calibrate.calibrate_run(str(copy))["openset"]
+    assert record["score"] == "gallery" and record["tar"] >= 0.95
+    gallery = Gallery.load(str(copy / "gallery.npz"))
+    data = load_config(str(ROOT / "experiments" / "quickstart.py") + ":smoke").data
+    data.holdout_classes = (HELD,)
+    known_scores, unknown_scores = [], []
+    for name, source, scores in (("known", catalog.open_sources(data)[1], known_scores),
+                                 ("unknown", catalog.open_unknown(data), unknown_scores)):
+        paths = []
+        for i in range(len(source)):
+            paths.append(str(tmp_path / f"{name}_{i}.png"))
+            Image.fromarray(source.read(i)["image"]).save(paths[-1])
+        out = tmp_path / f"{name}.csv"
+        assert predict.main(["--workdir", str(copy), "--reject", "--neighbours", "1", "--out", str(out), *paths]) == 0
+        header, *rows = [line.split(",") for line in out.read_text().splitlines()]
+        for row in rows:
+            got = dict(zip(header, row))
+            assert float(got["openset_score"]) == pytest.approx(float(got["neighbour_1_similarity"]), abs=1e-5)
+            scores.append(float(got["openset_score"]))
+    assert len(unknown_scores) == record["counts"]["unknown"] and len(known_scores) == record["counts"]["known"]
+    expected = roc_auc_score([1] * len(known_scores) + [0] * len(unknown_scores), known_scores + unknown_scores)
+    # Lossless PNGs: the scores agree to 1e-5, so at most a near-tie may swap (1 / (known x unknown) each).
+    assert record["auroc"] == pytest.approx(expected, abs=1 / (len(known_scores) * len(unknown_scores)))

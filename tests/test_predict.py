@@ -165,3 +165,60 @@ def test_a_pyramid_model_gets_all_crops_at_once_and_matches_the_plain_backbone()
     np.testing.assert_allclose([p.probs for p in got], expected, atol=1e-5)
     with pytest.raises(ValueError, match="pyramid model"):
         _probs(wrapped, stream, "full")
+
+
+def test_embed_and_neighbours_agree_with_a_brute_force_search_of_the_gallery(run_dir, images, tmp_path, capsys):
+    """The run's end embedded its training works (gallery.npz); `artjax.embed` of a training work
+    saved as PNG gives its gallery row; `predict --neighbours 3` lists exactly the brute-force
+    nearest works of the image's embedding; an image in a folder named for a class gets its label."""
+    from artjax import embed
+    from artjax.config import load_saved_config
+    from artjax.data import catalog
+    from artjax.eval.gallery import Gallery, exact_search
+
+    gallery = Gallery.load(str(run_dir / "gallery.npz"))
+    config = load_saved_config(str(run_dir / "config.json"))
+    train = catalog.open_sources(config.data)[0]
+    assert len(gallery) == len(train) and gallery.class_names == list(train.class_names)
+    work = tmp_path / gallery.class_names[train.read(5)["label"]] / "work_5.png"
+    work.parent.mkdir()
+    Image.fromarray(train.read(5)["image"]).save(work)
+    paths = [*images[1], str(work)]
+    out = tmp_path / "embeddings.npz"
+    assert embed.main(["--workdir", str(run_dir), *paths, "--out", str(out)]) == 0
+    embedded = np.load(out)
+    assert list(embedded["paths"]) == paths and str(embedded["view"]) == gallery.view
+    assert list(embedded["labels"]) == [-1] * 4 + [train.read(5)["label"]]
+    np.testing.assert_allclose(embedded["embeddings"][4], gallery.embeddings[list(gallery.indices).index(5)],
+                               atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(embedded["embeddings"], axis=1), 1, atol=1e-5)
+
+    csv_path = tmp_path / "preds.csv"
+    capsys.readouterr()
+    assert predict.main(["--workdir", str(run_dir), *paths, "--neighbours", "3", "--out", str(csv_path)]) == 0
+    assert capsys.readouterr().out.count("nearest training works:") == 5
+    header, rows = _read_csv(csv_path)
+    expected, sims = exact_search(gallery.embeddings, embedded["embeddings"], 3)
+    for row, nearest, similarity in zip(rows, expected, sims):
+        got = dict(zip(header, row))
+        assert [got[f"neighbour_{j}_path"] for j in (1, 2, 3)] == [gallery.paths[i] for i in nearest]
+        assert [got[f"neighbour_{j}_class"] for j in (1, 2, 3)] == [gallery.class_names[gallery.labels[i]]
+                                                                  for i in nearest]
+        np.testing.assert_allclose([float(got[f"neighbour_{j}_similarity"]) for j in (1, 2, 3)], similarity,
+                                   atol=1e-5)
+    assert rows[4][header.index("neighbour_1_path")] == gallery.paths[list(gallery.indices).index(5)]
+
+
+def test_neighbours_refuse_a_gallery_of_another_checkpoint_or_none(run_dir, images, tmp_path, capsys):
+    from artjax.eval.gallery import Gallery
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("report", "tensorboard"))
+    stale = Gallery.load(str(copy / "gallery.npz"))
+    stale.checkpoint_step += 1
+    stale.save(str(copy / "gallery.npz"))
+    assert predict.main(["--workdir", str(copy), images[1][0], "--neighbours", "2"]) == 2
+    assert "was embedded by the checkpoint at step" in capsys.readouterr().err
+    (copy / "gallery.npz").unlink()
+    assert predict.main(["--workdir", str(copy), images[1][0], "--neighbours", "2"]) == 2
+    assert "has no gallery.npz" in capsys.readouterr().err

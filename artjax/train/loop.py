@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 import sys
 import time
 from typing import Any

@@ -54,4 +54,4 @@ def test_registered_scores():
     np.testing.assert_allclose(openset.score("msp", logits), calibration.softmax(logits).max(1))
     np.testing.assert_allclose(openset.score("energy", logits), np.log(np.exp(logits).sum(1)))
     with pytest.raises(ValueError, match="unknown open-set score"):
-        openset.score("gallery", logits)
+        openset.score("nearest_centroid", logits)
