@@ -51,6 +51,7 @@ OPENSET = "openset.json"
 GALLERY = "gallery.npz"
 KNN = "knn.json"
 RELIABILITY_FIGURE = "reliability.png"  # in REPORT_DIR
+NEIGHBOURS_FIGURE = "neighbours.png"  # in REPORT_DIR
 LOCK = "artjax.lock"
 CORRUPT = "corrupt_checkpoints"
 

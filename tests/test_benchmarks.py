@@ -64,3 +64,15 @@ def test_pipeline_smoke_case_times_both_loaders_with_a_worker():
         assert side.images_per_s[0] > 0 and side.facts["workers"] == 1
         # Reported, not timed: starting a worker and taking its first batch is never instant.
         assert side.facts["start_s"] > 0 and isinstance(side.facts["close_s"], float)
+
+
+def test_retrieval_benchmark_measures_every_backend_against_the_exact_search(capsys):
+    from benchmarks import retrieval
+
+    assert retrieval.main(["--sizes", "2000", "--dims", "64", "--queries", "50", "--k", "5"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| 2,000 |")]
+    measured = {row[3].strip(): row for row in rows[len(rows) // 2:]}  # the final table (rows print as they come)
+    assert set(measured) == set(retrieval.BACKENDS)
+    for backend in ("numpy", "faiss_flat"):
+        assert float(measured[backend][7]) == 1.0  # exact: recall@k 1
+    assert float(measured["faiss_hnsw"][7]) > 0.9 and float(measured["usearch_hnsw"][7]) > 0.9

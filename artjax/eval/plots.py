@@ -172,3 +172,20 @@ def reliability_diagram(record: Record, path: str) -> None:
         ax.legend(loc="upper left")
     axes[0].set_ylabel(f"accuracy ({record['count']} validation images, {len(bins['upper'])} bins)")
     _save(fig, path)
+
+
+def neighbours_grid(rows: Sequence[tuple[np.ndarray, str, Sequence[tuple[np.ndarray, str]]]], path: str) -> bool:
+    """One row per query: its image and caption, then its nearest works with theirs."""
+    if not rows:
+        return False
+    columns = 1 + max(len(works) for _, _, works in rows)
+    fig = Figure(figsize=(2.3 * columns, 2.5 * len(rows)))
+    axes = np.atleast_2d(fig.subplots(len(rows), columns, squeeze=False))
+    for r, (image, caption, works) in enumerate(rows):
+        for c, (shown, text) in enumerate([(image, caption), *works]):
+            axes[r, c].imshow(shown)
+            axes[r, c].set_title(text, fontsize=8, color="firebrick" if c == 0 else "black")
+        for ax in axes[r]:
+            ax.axis("off")
+    _save(fig, path)
+    return True

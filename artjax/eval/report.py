@@ -168,24 +168,29 @@ def misclassified_gallery(evaluation: Evaluation, source: Any, class_names: Sequ
     return figures
 
 
-def mistake_neighbours(evaluation: Evaluation, gallery: Gallery, train_source: Any, report_dir: str, *,
+def mistake_neighbours(evaluation: Evaluation, gallery: Gallery, source: Any, train_source: Any, report_dir: str, *,
                        limit: int = 8, k: int = 3) -> list[list[Figure]]:
     """Per most confident mistake (as `misclassified_gallery` orders them, whose thumbnails it
-    reuses): that thumbnail, then its k nearest training works of the gallery."""
+    reuses): that thumbnail, then its k nearest training works of the gallery; the first four
+    rows also as one figure, report/neighbours.png."""
     _fresh_dir(report_dir, "neighbours")
     chosen = _mistakes(evaluation, limit)
-    rows = []
+    rows, panels = [], []
     for rank, (i, nearest) in enumerate(zip(chosen, gallery.neighbours(evaluation.embeddings[chosen], k))):
         names = gallery.class_names
-        row = [Figure(f"misclassified/{rank:02d}.png", f"{_short_id(evaluation.ids[i])}: true "
-                                                       f"{names[evaluation.labels[i]]}, predicted "
-                                                       f"{names[evaluation.predictions[i]]}")]
+        true, predicted = names[evaluation.labels[i]], names[evaluation.predictions[i]]
+        row = [Figure(f"misclassified/{rank:02d}.png", f"{_short_id(evaluation.ids[i])}: true {true}, "
+                                                       f"predicted {predicted}")]
+        works = []
         for j, work in enumerate(nearest):
             path = f"neighbours/{rank:02d}_{j}.png"
-            plots.save_thumbnail(train_source.read(int(gallery.indices[work["index"]]))["image"],
-                                 os.path.join(report_dir, path))
+            image = train_source.read(int(gallery.indices[work["index"]]))["image"]
+            plots.save_thumbnail(image, os.path.join(report_dir, path))
             row.append(Figure(path, f"{work['class']} ({work['similarity']:.3f}): {_short_id(work['path'])}"))
+            works.append((image, f"{work['class']} ({work['similarity']:.2f})"))
         rows.append(row)
+        panels.append((source.read(int(evaluation.indices[i]))["image"], f"true {true}\npredicted {predicted}", works))
+    plots.neighbours_grid(panels[:4], os.path.join(report_dir, rundir.NEIGHBOURS_FIGURE))
     return rows
 
 

@@ -32,7 +32,7 @@ def write_resizer_figure(workdir: str, *, num_images: int = 4) -> str:
 
 
 def finish_run(workdir: str, config: ml_collections.ConfigDict, *, trained: bool = True) -> str:
-    """Writes the run's figures, its calibration and unknown-artist threshold (runs/calibrate.py),
+    """Writes the run's figures, its gallery, calibration, unknown-artist threshold and kNN (runs/calibrate.py),
     the scores of its configured test set (once, from the checkpoint.select checkpoint) and its
     report; returns the path of the report's index.html.
 

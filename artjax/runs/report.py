@@ -133,9 +133,16 @@ def write_report(workdir: str, *, which: str | None = None, step: int | None = N
         report.write_predictions(evaluation, class_names, run_dir.predictions)
         links.append((rundir.PREDICTIONS, f"{rundir.PREDICTIONS} (every validation image)"))
         gallery = report.misclassified_gallery(evaluation, source, class_names, report_dir, limit=gallery_size)
-        if works is not None:
-            neighbours = report.mistake_neighbours(evaluation, works, train_source, report_dir,
-                                                   limit=min(gallery_size, 8))
+        try:
+            if works is not None:
+                neighbours = report.mistake_neighbours(evaluation, works, source, train_source, report_dir,
+                                                       limit=min(gallery_size, 8))
+        except Exception as error:  # noqa: BLE001 - see above
+            logging.warning("report: no nearest training works", exc_info=True)
+            notes.append(f"no nearest training works ({type(error).__name__}: {error})")
+        if neighbours:
+            links.append((rundir.NEIGHBOURS_FIGURE, f"{rundir.NEIGHBOURS_FIGURE} (mistakes beside their nearest "
+                                                    f"training works)"))
         try:
             # A pyramid model explains through its backbone, on the whole image.
             model = run.model.backbone if hasattr(run.model, "levels") else run.model

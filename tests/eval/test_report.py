@@ -88,6 +88,7 @@ def test_every_linked_file_exists_and_every_section_is_there(run_dir, index):
     # The nearest training works of each shown mistake (3 each), and the kNN table of knn.json.
     mistakes = sum(src.startswith("misclassified/") for src in page.images)
     assert sum(src.startswith("neighbours/") for src in page.images) == 3 * min(mistakes, 8)
+    assert "neighbours.png" in page.links
     knn = json.loads((run_dir / "knn.json").read_text())
     text = pathlib.Path(index).read_text()
     assert 'id="knn"' in text and f"{knn['knn_5']:.4f}" in text and f"{knn['head_accuracy']:.4f}" in text
