@@ -5,7 +5,8 @@
     GET  /classes   {"classes": [names]}
     POST /predict   multipart/form-data with the file field `image` ->
                     {"top": [{"class", "prob"}] (5 at most), "votes": [{"quadrant", "class", "prob"}]
-                     or null, "gradcam_png": base64 PNG or null, "gradcam_class", "neighbours":
+                     or null, "gradcam_png": base64 PNG or null, "gradcam_class", "gradcam_uniform",
+                     "neighbours":
                      list or null, "temperature", "calibration", "checkpoint", "width", "height"}
 
 Every refusal is a JSON {"detail": message}: 413 for a body over the upload limit (a declared
@@ -127,7 +128,10 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = 20 * 2**20) -> F
         votes = None if result.votes is None else [
             {"quadrant": q, "class": names[c], "prob": p} for q, (c, p) in zip(QUADRANTS, result.votes)]
         return {"top": [{"class": names[c], "prob": float(result.probs[c])} for c in order], "votes": votes,
-                "gradcam_png": overlay, "gradcam_class": names[top], "neighbours": neighbours,
+                "gradcam_png": overlay, "gradcam_class": names[top],
+                # Small inputs can leave a 1x1 feature map: a heatmap with nothing spatial to show.
+                "gradcam_uniform": None if result.heatmap is None else bool(np.ptp(result.heatmap) < 1e-6),
+                "neighbours": neighbours,
                 "temperature": predictor.temperature, "calibration": predictor.calibration,
                 "checkpoint": predictor.checkpoint, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
 
@@ -157,7 +161,7 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = 20 * 2**20) -> F
             if upload.content_type and not upload.content_type.startswith(ACCEPTED_TYPES):
                 raise HTTPException(400, f"artjax: {upload.content_type} is not an image type")
             data = await upload.read()
-            filename = os.path.basename(upload.filename or "") or "upload"
+            filename = os.path.basename(upload.filename or "")[:100] or "upload"
         return await run_in_threadpool(answer, data, filename)
 
     return app
