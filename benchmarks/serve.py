@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             for clients in counts:
                 m = measure(base, image, clients, args.requests)
                 print(f"| {time.strftime('%Y-%m-%d')} | {run} | {len(image) // 1024} kB JPEG | {clients} | "
-                      f"{m['requests']} | {m['p50_ms']:.0f} | {m['p95_ms']:.0f} | **{m['requests_per_s']:.1f}** | "
+                      f"{m['requests']} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | **{m['requests_per_s']:.1f}** | "
                       f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores |", flush=True)
         finally:
             server.terminate()

@@ -1,4 +1,5 @@
-"""The benchmark harness end to end on its smallest case (no assertion on speed)."""
+"""The benchmark harness end to end on its smallest case, and the standalone benchmarks on small
+inputs (no assertion on speed)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from benchmarks import __main__ as cli
 from benchmarks import csv_index, harness, report
+from benchmarks import serve as serve_benchmark
 from benchmarks.cases import CASES, Side
 
 
@@ -76,3 +78,14 @@ def test_retrieval_benchmark_measures_every_backend_against_the_exact_search(cap
     for backend in ("numpy", "faiss_flat"):
         assert float(measured[backend][7]) == 1.0  # exact: recall@k 1
     assert float(measured["faiss_hnsw"][7]) > 0.9 and float(measured["usearch_hnsw"][7]) > 0.9
+
+
+def test_serve_benchmark_times_concurrent_clients_of_a_served_run(smoke_run, capsys):
+    assert serve_benchmark.main(["--workdir", str(smoke_run), "--clients", "1,2", "--requests", "2"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 2
+    for clients, row in zip((1, 2), rows):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[3:5] == [str(clients), str(2 * clients)]  # clients, requests
+        p50, p95, rate = float(cells[5]), float(cells[6]), float(cells[7].strip("*"))
+        assert 0 < p50 <= p95 and rate > 0
