@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -56,7 +57,7 @@ def _is_loopback(host: str) -> bool:
 def _predictor(args: argparse.Namespace) -> Predictor:
     try:
         if args.model is not None:
-            return ExportedPredictor(args.model)
+            return ExportedPredictor.from_dir(args.model)
         return LivePredictor(args.workdir, which=args.which)
     except ModelUnavailable as error:
         raise UsageError(str(error)) from None
@@ -64,21 +65,32 @@ def _predictor(args: argparse.Namespace) -> Predictor:
         raise UsageError(str(error)) from None
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the model loads so that a taken port fails at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        raise UsageError(f"--host {host} --port {port}: {error.strerror or error}") from None
+
+
 def serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: not a port number")
     if not args.max_upload_mb > 0:
         raise UsageError(f"--max-upload-mb {args.max_upload_mb}: must be > 0")
-    predictor = _predictor(args)
-    print(f"artjax: compiling the model ({predictor.checkpoint}) ...", file=sys.stderr)
-    predictor.predict(np.full((64, 64, 3), 128, np.uint8))  # the first request should not wait for XLA
-    if not _is_loopback(args.host):
-        print(f"artjax: warning: serving on {args.host}, not a loopback address: anyone who can reach it can use "
-              f"the model (there is no authentication)", file=sys.stderr)
-    app = create_app(predictor, max_upload_bytes=int(args.max_upload_mb * 2**20))
-    print(f"artjax: serving {len(predictor.class_names)} classes at http://{args.host}:{args.port}/ "
-          f"(probabilities {predictor.calibration}); Ctrl-C stops", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    listening = _bind(args.host, args.port)
+    with listening:
+        predictor = _predictor(args)
+        print(f"artjax: compiling the model ({predictor.checkpoint}) ...", file=sys.stderr)
+        predictor.predict(np.full((64, 64, 3), 128, np.uint8))  # the first request should not wait for XLA
+        if not _is_loopback(args.host):
+            print(f"artjax: warning: serving on {args.host}, not a loopback address: anyone who can reach it can "
+                  f"use the model (there is no authentication)", file=sys.stderr)
+        app = create_app(predictor, max_upload_bytes=int(args.max_upload_mb * 2**20))
+        print(f"artjax: serving {len(predictor.class_names)} classes at http://{args.host}:{args.port}/ "
+              f"(probabilities {predictor.calibration}); Ctrl-C stops", file=sys.stderr)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listening])
     return 0
 
 

@@ -26,7 +26,10 @@ from sklearn.datasets import load_sample_image
 import artjax.serving
 from artjax import predict, serve
 from artjax.serving.app import create_app
-from artjax.serving.predictor import QUADRANTS, LivePredictor
+from artjax.eval.gradcam import gradcam
+from artjax.runs import calibrate
+from artjax.runs.restore import load_run
+from artjax.serving.predictor import QUADRANTS, ExportedPredictor, LivePredictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT = 1 << 20  # 1 MB: the photo (~60 kB) fits, 2 MB does not
@@ -234,16 +237,59 @@ def test_the_page_in_headless_chromium_shows_the_apis_top5(server, photo, client
         shutil.copy(screenshot, os.path.join(ROOT, "docs", "serve.png"))
 
 
-@pytest.mark.parametrize("case", ["no-run", "bad-port", "bad-limit", "exported"])
+@pytest.mark.parametrize("case", ["no-run", "bad-port", "port-taken", "bad-limit", "exported"])
 def test_cli_refusals_are_one_line_with_status_2(case, smoke_run, tmp_path, capsys):
+    taken = socket.create_server(("127.0.0.1", 0))  # the port-taken case's; bound before the model loads
     args = {"no-run": ["--workdir", str(tmp_path / "missing")],
             "bad-port": ["--workdir", str(smoke_run), "--port", "70000"],
+            "port-taken": ["--workdir", str(smoke_run), "--port", str(taken.getsockname()[1])],
             "bad-limit": ["--workdir", str(smoke_run), "--max-upload-mb", "0"],
             "exported": ["--model", str(tmp_path)]}[case]
     if case == "exported" and hasattr(artjax.serving, "load"):
         pytest.skip("artjax.serving.load exists: exported models are served (tested with the export)")
-    assert serve.main(args) == 2
+    with taken:
+        assert serve.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("artjax: ")
     assert {"no-run": "not an artjax run directory", "bad-port": "not a port number", "bad-limit": "must be > 0",
-            "exported": "exported models need artjax.serving.load (not available)"}[case] in err[0]
+            "port-taken": "in use", "exported": "exported models need artjax.serving.load (not available)"}[case] in err[0]
+
+
+class RunAsExport:
+    """The export contract (what `artjax.serving.load` returns) over a restored run: uint8 images
+    already cut to S x S go through the full view untouched, with the run's temperature."""
+
+    def __init__(self, workdir):
+        run = load_run(str(workdir))
+        self.temperature = calibrate.temperature(str(workdir), run.step).value
+        self.class_names, self.image_size = run.class_names, run.config.data.image_size
+        self.manifest = {"checkpoint": f"exported from the {run.checkpoint_name}"}
+        self._run, self._transform = run, run.eval_transform()
+        self._classifier = run.classifier(batch_size=32, temperature=self.temperature)
+
+    def prepare(self, rgb):
+        return self._transform(rgb, 0)
+
+    def probs(self, images):
+        as_is = lambda image, rng: image  # noqa: E731 - the images are the model's input already
+        predictions = self._classifier.predict(enumerate(images), view="full", transform=as_is,
+                                               image_size=self.image_size)
+        return np.stack([p.probs for _, p in predictions])
+
+    def gradcam(self, images, classes):
+        return gradcam(self._run.model, self._run.prepare()(images), classes)[0]
+
+
+def test_an_exported_model_is_served_as_the_run_it_came_from(smoke_run, predictor, photo):
+    exported = ExportedPredictor(RunAsExport(smoke_run))
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    live, served = predictor.predict(rgb), exported.predict(rgb)
+    np.testing.assert_allclose(served.probs, live.probs, atol=1e-9)
+    assert [c for c, _ in served.votes] == [c for c, _ in live.votes]
+    np.testing.assert_allclose([p for _, p in served.votes], [p for _, p in live.votes], atol=1e-5)
+    np.testing.assert_array_equal(served.seen, live.seen)
+    np.testing.assert_allclose(served.heatmap, live.heatmap, atol=1e-6)
+    assert exported.temperature == predictor.temperature and exported.checkpoint.startswith("exported from")
+    with TestClient(create_app(exported)) as client:
+        top = _post(client, photo.read_bytes()).json()["top"]
+    assert [t["class"] for t in top] == [predictor.class_names[c] for c in np.argsort(-live.probs)[:5]]

@@ -122,7 +122,7 @@ class LivePredictor:
 
 
 class ExportedPredictor:
-    """An exported model directory, through `artjax.serving.load` (the export package).
+    """An exported model, loaded by `artjax.serving.load` (the export package): `from_dir(DIR)`.
 
     Contract of the loaded model `m`: `class_names`, `image_size`, `temperature`, `manifest`
     (a mapping), `prepare(rgb HxWx3 uint8) -> (S, S, 3) uint8`, `probs(uint8 (b, S, S, 3)) ->
@@ -131,23 +131,26 @@ class ExportedPredictor:
     view's cut) through `probs`.
     """
 
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model: Any) -> None:
+        self._model, data = model, defaults().data
+        self.class_names = list(model.class_names)
+        self.temperature = float(model.temperature)
+        self.calibration = f"calibrated, temperature {self.temperature:.4f}" if self.temperature != 1.0 \
+            else "as exported (temperature 1)"
+        self.checkpoint = str(model.manifest.get("checkpoint", "exported model"))
+        self.max_pixels = int(model.manifest.get("max_pixels", data.max_pixels))
+        self.draft_size = int(model.manifest.get("decode_short_side", 0)) or None
+
+    @classmethod
+    def from_dir(cls, model_dir: str) -> ExportedPredictor:
         try:
             from artjax.serving import load  # the export package's loader (branch `export`)
         except ImportError:
             raise ModelUnavailable("exported models need artjax.serving.load (not available)") from None
         try:
-            self._model = load(model_dir)
+            return cls(load(model_dir))
         except (FileNotFoundError, ValueError) as error:
             raise ModelUnavailable(f"--model {model_dir}: {error}") from None
-        m, data = self._model, defaults().data
-        self.class_names = list(m.class_names)
-        self.temperature = float(m.temperature)
-        self.calibration = "calibrated, temperature {:.4f}".format(self.temperature) if self.temperature != 1.0 \
-            else "as exported (temperature 1)"
-        self.checkpoint = str(m.manifest.get("checkpoint", "exported model"))
-        self.max_pixels = int(m.manifest.get("max_pixels", data.max_pixels))
-        self.draft_size = int(m.manifest.get("decode_short_side", 0)) or None
 
     def predict(self, rgb: np.ndarray) -> Answer:
         m = self._model
