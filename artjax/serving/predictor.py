@@ -27,6 +27,7 @@ from artjax.config import defaults
 from artjax.data import views as geometry
 from artjax.eval import calibration
 from artjax.eval.gradcam import gradcam
+from artjax.eval.inference import default_view
 from artjax.runs import calibrate
 from artjax.runs.restore import load_run
 
@@ -79,7 +80,7 @@ class LivePredictor:
         if calibrated.stale:
             logging.warning("%s", calibrated.note)
         self._classifier = run.classifier(batch_size=BATCH_SIZE, temperature=calibrated.value)
-        self._view = self._classifier.default_view
+        self._view = default_view(run.model)  # predict's view without --view and --neighbours
         self._transform = run.eval_transform()
         self._prepare = run.prepare()
         # A pyramid model explains through its backbone, as the report does.
