@@ -10,8 +10,8 @@
 - `ExportedPredictor(model_dir)`: an exported model, through `artjax.serving.load` (the export
   package). It sees the image through the export's own `prepare`.
 
-Both answer `neighbours` with None: the nearest-training-works gallery is a pending hook (see
-`Predictor.neighbours`); the page hides its panel while the answer is None.
+Both answer `neighbours` with None: the nearest training works are a pending hook (see
+`Predictor.neighbours`); the page hides their panel while the answer is None.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from artjax.config import defaults
 from artjax.data import views as geometry
 from artjax.eval import calibration
 from artjax.eval.gradcam import gradcam
-from artjax.eval.inference import default_view
+from artjax.eval.inference import Prediction, default_view
 from artjax.runs import calibrate
 from artjax.runs.restore import load_run
 
@@ -60,9 +60,9 @@ class Predictor(Protocol):
 
     def neighbours(self, rgb: np.ndarray, k: int) -> list[dict[str, Any]] | None:
         """The k training works nearest to the image, nearest first, or None without a gallery.
-        Each entry: {"class": name, "score": similarity, "id": the work's name, "thumbnail": a
-        URL the app serves, or None}. Pending: the gallery is not built yet, so every predictor
-        returns None."""
+        Each entry: {"class": name, "similarity": cosine, "id": a name for the work (not a server
+        path), "thumbnail": a URL the app serves, or None}. Pending: neither predictor reads a
+        gallery yet (a run's DIR/gallery.npz, artjax/runs/gallery.py), so both return None."""
 
 
 def quarter_votes(crop_probs: np.ndarray) -> list[tuple[int, float]]:
@@ -94,7 +94,7 @@ class LivePredictor:
         self.max_pixels = data.max_pixels
         self.draft_size = data.decode_short_side or None
 
-    def _predict(self, rgb: np.ndarray, view: str):
+    def _predict(self, rgb: np.ndarray, view: str) -> Prediction:
         [(_, prediction)] = self._classifier.predict([(0, rgb)], view=view, transform=self._transform,
                                                      image_size=self._image_size)
         return prediction
