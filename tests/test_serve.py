@@ -210,7 +210,8 @@ def test_the_page_in_headless_chromium_shows_the_apis_top5(server, photo, client
     from playwright.sync_api import sync_playwright
 
     base, _ = server
-    expected = [t["class"] for t in _post(client, photo.read_bytes()).json()["top"]]
+    answer = _post(client, photo.read_bytes()).json()
+    expected = [t["class"] for t in answer["top"]]
     problems = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -228,11 +229,23 @@ def test_the_page_in_headless_chromium_shows_the_apis_top5(server, photo, client
             neighbours_hidden = page.eval_on_selector("#neighbours-panel", "panel => panel.hidden")
             screenshot = tmp_path / "serve.png"
             page.screenshot(path=str(screenshot), full_page=True)
+
+            # The neighbours panel, for when a predictor has a gallery: the API's answer plus two works
+            # (Playwright's route.fetch does not forward a binary multipart body, so the answer is fixed).
+            answer["neighbours"] = [{"class": "rain", "similarity": 0.91, "id": "a", "thumbnail": None},
+                                    {"class": "tower", "similarity": 0.87, "id": "b", "thumbnail": None}]
+            page.route("**/predict", lambda route: route.fulfill(json=answer))
+            page.evaluate("delete document.body.dataset.predicted")
+            page.set_input_files("#file", str(photo))  # the same file again: the page must notice it
+            page.wait_for_selector("body[data-predicted]", timeout=30_000)
+            neighbours = page.locator("#neighbours figcaption").all_text_contents()
+            shown_with_gallery = not page.eval_on_selector("#neighbours-panel", "panel => panel.hidden")
         finally:
             browser.close()
     assert names == expected
     assert len(votes) == 4 and all(v.strip() for v in votes)
     assert gradcam_width > 0 and neighbours_hidden and not problems, problems  # CSP violations log errors
+    assert shown_with_gallery and neighbours == ["rain (0.910)", "tower (0.870)"]
     if os.environ.get("ARTJAX_UPDATE_DOCS") == "1":  # refresh the README's picture on purpose only
         shutil.copy(screenshot, os.path.join(ROOT, "docs", "serve.png"))
 
