@@ -102,14 +102,16 @@ def detected_cluster(env: dict[str, str] | None = None) -> str | None:
 
 
 def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> str | None:
-    """Starts JAX's distributed runtime: on the three given values, else by JAX's own detection
-    when `detected_cluster` finds one; returns how ('2 processes (Slurm)'), or None for a single
-    process. Call before JAX computes anything. ValueError when only some values are given."""
+                           process_id: int | None = None, *, detect: bool = False) -> str | None:
+    """Starts JAX's distributed runtime: on the three given values, else by JAX's own cluster
+    detection when `detect` is set (a Cloud TPU VM slice, which no environment variable
+    announces) or `detected_cluster` finds one; returns how ('process 0 of 2 (Slurm)'), or None
+    for a single process. Call before JAX computes anything. ValueError when only some values
+    are given."""
     given = (coordinator_address, num_processes, process_id)
     if any(v is not None for v in given) and not all(v is not None for v in given):
         raise ValueError("--coordinator_address, --num_processes and --process_id go together: give all three")
-    cluster = None if coordinator_address else detected_cluster()
+    cluster = None if coordinator_address else detected_cluster() or ("detected by JAX" if detect else None)
     if coordinator_address is None and cluster is None:
         return None
     import jax
