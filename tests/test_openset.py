@@ -105,6 +105,7 @@ def test_gallery_score_rejects_by_the_nearest_training_work(holdout_run, tmp_pat
     record = calibrate.calibrate_run(str(copy))["openset"]
     assert record["score"] == "gallery" and record["tar"] >= 0.95
     gallery = Gallery.load(str(copy / "gallery.npz"))
+    assert gallery.checkpoint_step == record["checkpoint_step"]  # the score's gallery is the scored checkpoint's
     data = load_config(str(ROOT / "experiments" / "quickstart.py") + ":smoke").data
     data.holdout_classes = (HELD,)
     known_scores, unknown_scores = [], []
