@@ -101,9 +101,9 @@ def export_run(run: RestoredRun, workdir: str, out: str) -> dict[str, Any]:
         files[GRADCAM_FILE], _ = _export(lambda x, c: _gradcam_fn(run)(x, c)[0], platforms, images, classes)
     else:
         warnings.append(f"no Grad-CAM: {unsupported}")
-    for name, artifact in files.items():
+    for name, serialized in [(name, artifact.serialize()) for name, artifact in files.items()]:
         with open(os.path.join(out, name), "wb") as f:
-            f.write(artifact.serialize())
+            f.write(serialized)
     data = run.config.data
     manifest = {
         "format_version": FORMAT_VERSION,
