@@ -14,7 +14,8 @@ PACKAGE = ROOT / "artjax"
 # layer and the layers below it.
 LAYERS = [
     ("cli", ("artjax.main", "artjax.cli", "artjax.sweep", "artjax.predict", "artjax.embed", "artjax.evaluate",
-             "artjax.report", "artjax.data.__main__", "artjax.weights.__main__")),
+             "artjax.report", "artjax.data.__main__", "artjax.weights.__main__", "artjax.export")),
+    ("serving", ("artjax.serving",)),
     ("runs", ("artjax.runs",)),
     ("config", ("artjax.config",)),
     ("train", ("artjax.train",)),

@@ -1,4 +1,5 @@
-"""An exported model directory (artjax/runs/export.py) as an object: prepare, probs, gradcam."""
+"""An exported model directory (artjax/runs/export.py) as an object: prepare, probs, embed,
+gradcam, and with a gallery neighbours and thumbnail."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from artjax.data.augment import make_transform
 from artjax.data.views import pyramid_crops
+from artjax.eval.gallery import exact_search, normalize
 
 SUPPORTED_FORMAT = 1
 
@@ -40,6 +42,11 @@ class ExportedModel:
         self._model = _deserialize(os.path.join(model_dir, "model.jaxexport"))
         gradcam = os.path.join(model_dir, "gradcam.jaxexport")
         self._gradcam = _deserialize(gradcam) if os.path.isfile(gradcam) else None
+        self._dir = model_dir
+        self._gallery = None
+        if self.manifest.get("gallery"):
+            with np.load(os.path.join(model_dir, self.manifest["gallery"]["file"]), allow_pickle=False) as f:
+                self._gallery = {name: f[name] for name in ("embeddings", "labels", "ids")}
         self._transform = make_transform(self.manifest["transform"]["preset"], image_size=self.image_size,
                                          train=False)
 
@@ -54,7 +61,33 @@ class ExportedModel:
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         """Prepared uint8 images (b, S, S, 3) (pyramid: (b, crops, S, S, 3)) -> (b, classes) float32."""
-        return np.asarray(self._model.call(np.asarray(images, np.uint8)))
+        return np.asarray(self._model.call(np.asarray(images, np.uint8))[0])
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Prepared uint8 images, as `probs` takes them -> (b, width) float32 unit embeddings."""
+        return np.asarray(self._model.call(np.asarray(images, np.uint8))[1], np.float32)
+
+    @property
+    def has_gallery(self) -> bool:
+        return self._gallery is not None
+
+    def neighbours(self, images: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+        """Per prepared image, the k gallery works nearest to its embedding, best first:
+        {"class", "similarity" (cosine), "id"}; the exact search of artjax.eval.gallery, so the
+        run's own gallery answers the same (below its HNSW size). ValueError without a gallery."""
+        if self._gallery is None:
+            raise ValueError(f"{self._dir} has no gallery (the run had none for this checkpoint)")
+        g = self._gallery
+        indices, sims = exact_search(g["embeddings"], normalize(self.embed(images)), k)
+        return [[{"class": self.class_names[int(g["labels"][i])], "similarity": float(s), "id": int(g["ids"][i])}
+                 for i, s in zip(row, row_sims)] for row, row_sims in zip(indices, sims)]
+
+    def thumbnail(self, work_id: int) -> str | None:
+        """The path of gallery work `work_id`'s JPEG thumbnail, or None when it has none."""
+        if self._gallery is None or not 0 <= int(work_id) < len(self._gallery["ids"]):
+            return None
+        path = os.path.join(self._dir, self.manifest["gallery"]["thumbnails"], f"{int(work_id)}.jpg")
+        return path if os.path.isfile(path) else None
 
     def gradcam(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray | None:
         """Heatmaps (b, S, S) in [0, 1] of the given classes (int (b,); -1: the predicted one),
