@@ -228,7 +228,6 @@ def test_a_platform_that_does_not_lower_falls_back_to_cpu_with_a_warning():
     assert platforms == ("cpu",) and exported.platforms == ("cpu",)
     assert len(warnings) == 1 and "\n" not in warnings[0]
     assert warnings[0].startswith("exported for cpu only: lowering for cpu, cuda failed (NotImplementedError: ")
-    np.testing.assert_array_equal(exported.call(np.ones(2, np.float32)), [2, 2])
 
 
 @pytest.mark.parametrize("case", ["no-workdir", "not-empty", "no-checkpoint"])
