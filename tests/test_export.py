@@ -85,7 +85,8 @@ def efficientnet(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def resizer(tmp_path_factory):
-    run = _untrained_run("experiments/cifar10_resizer.py:smoke", **{"model.name": "resnet_mini", "model.weights": ""})
+    run = _untrained_run("experiments/cifar10_resizer.py:smoke", **{"model.name": "resnet_mini", "model.weights": "",
+                                                                 "model.resizer.target_size": 48})
     return run, _export_untrained(run, tmp_path_factory, "resizer")
 
 
