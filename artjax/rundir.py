@@ -3,7 +3,8 @@
     DIR/config.json      the resolved config of the run (written at start, read on resume/restore)
     DIR/classes.json     {"class_names": [...], "preprocessing": {...}}
     DIR/checkpoints/     orbax checkpoints (train/checkpoint.py)
-    DIR/metrics.jsonl    one JSON record per line: {"split": "train"|"val", "step": N, ...}
+    DIR/metrics.jsonl    one JSON record per line: {"split": "train"|"val", "step": N, ...}, and
+                         one "calibration" and one "openset" row (the end-of-run scorings)
     DIR/tensorboard/     the same scalars as TensorBoard events
     DIR/report/          index.html and its figures; resizer.png and predictions.csv live here too;
                          test.html, test_confusion.png, test_predictions.csv: the labelled test set
@@ -274,6 +275,12 @@ class RunDir:
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.metrics, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def replace_metrics(self, record: dict[str, Any]) -> None:
+        """Appends `record` in place of every earlier record of its split: the end-of-run
+        scorings ('calibration', 'openset') have one current row, whichever checkpoint they scored."""
+        kept = [r for r in self.read_metrics() if r["split"] != record["split"]]
+        _write_atomically(self.metrics, "".join(json.dumps(r) + "\n" for r in [*kept, record]))
 
     def truncate_metrics(self, step: int) -> None:
         """Drops records past `step`: a resumed run redoes them from its checkpoint."""

@@ -83,3 +83,42 @@ def configure_compilation_cache(setting: str) -> str | None:
             compilation_cache.set_cache_dir(path)
         compilation_cache.reset_cache()  # JAX decides once per process whether and where it caches
     return path
+
+
+# The environment variables JAX's cluster auto-detection (jax._src.clusters, no public API)
+# reads, each with the test that the job spans more than one process: a one-task Slurm job or
+# a single TPU VM stays a plain single process.
+CLUSTERS = {
+    "Slurm": lambda env: "SLURM_JOB_ID" in env and int(env.get("SLURM_NTASKS", "1")) > 1,
+    "Open MPI": lambda env: int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1,
+    "Cloud TPU (GKE)": lambda env: "," in env.get("TPU_WORKER_HOSTNAMES", ""),
+}
+
+
+def detected_cluster(env: dict[str, str] | None = None) -> str | None:
+    """The name of the multi-process cluster this process was started in, or None."""
+    env = dict(os.environ) if env is None else env
+    return next((name for name, present in CLUSTERS.items() if present(env)), None)
+
+
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, *, detect: bool = False) -> str | None:
+    """Starts JAX's distributed runtime: on the three given values, else by JAX's own cluster
+    detection when `detect` is set (a Cloud TPU VM slice, which no environment variable
+    announces) or `detected_cluster` finds one; returns how ('process 0 of 2 (Slurm)'), or None
+    for a single process. Call before JAX computes anything. ValueError when only some values
+    are given."""
+    given = (coordinator_address, num_processes, process_id)
+    if any(v is not None for v in given) and not all(v is not None for v in given):
+        raise ValueError("--coordinator_address, --num_processes and --process_id go together: give all three")
+    cluster = None if coordinator_address else detected_cluster() or ("detected by JAX" if detect else None)
+    if coordinator_address is None and cluster is None:
+        return None
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU collectives across processes
+    if coordinator_address:
+        jax.distributed.initialize(coordinator_address, num_processes=num_processes, process_id=process_id)
+    else:
+        jax.distributed.initialize()
+    return f"process {jax.process_index()} of {jax.process_count()} ({cluster or coordinator_address})"

@@ -18,8 +18,9 @@ from artjax import runtime
 
 
 def _tree_cpu_seconds() -> float:
-    """CPU time of this process, its live children (loader workers, from /proc) and its reaped
-    children (getrusage), so workers that end inside the timed window still count."""
+    """CPU time of this process (getrusage: microseconds, so a short timed window is not 0 ticks),
+    its live children (loader workers, from /proc) and its reaped children (getrusage), so workers
+    that end inside the timed window still count."""
     ticks = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
     parents: dict[int, int] = {}
@@ -34,9 +35,11 @@ def _tree_cpu_seconds() -> float:
             continue  # the process ended meanwhile
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
-    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = reaped.ru_utime + reaped.ru_stime
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
     for pid, seconds in times.items():
+        if pid == me:
+            continue
         p = pid
         while p > 1 and p != me:
             p = parents.get(p, 0)

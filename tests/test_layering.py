@@ -14,7 +14,8 @@ PACKAGE = ROOT / "artjax"
 # layer and the layers below it.
 LAYERS = [
     ("cli", ("artjax.main", "artjax.cli", "artjax.sweep", "artjax.predict", "artjax.embed", "artjax.evaluate",
-             "artjax.report", "artjax.data.__main__", "artjax.weights.__main__", "artjax.serve")),
+             "artjax.report", "artjax.data.__main__", "artjax.weights.__main__", "artjax.export",
+             "artjax.serve")),
     ("serving", ("artjax.serving",)),
     ("runs", ("artjax.runs",)),
     ("config", ("artjax.config",)),

@@ -37,6 +37,11 @@ def test_a_holdout_run_writes_calibration_and_openset(holdout_run):
     assert record["score"] == "msp" and record["holdout_classes"] == [HELD] and record["tar"] >= 0.95
     assert 0 <= record["auroc"] <= 1 and 0 <= record["far_at_95_tar"] <= 1 and record["counts"]["unknown"] > 0
     assert record["checkpoint_step"] == cal["checkpoint_step"]
+    # metrics.jsonl carries the same figures, one row each
+    rows = {r["split"]: r for r in map(json.loads, (holdout_run / "metrics.jsonl").read_text().splitlines())
+            if r["split"] in ("calibration", "openset")}
+    assert rows["openset"]["auroc"] == record["auroc"] and rows["openset"]["far_at_95_tar"] == record["far_at_95_tar"]
+    assert rows["calibration"]["ece_after"] == cal["ece_after"] and rows["openset"]["step"] == cal["checkpoint_step"]
 
 
 def test_predict_reject_names_the_unknown_and_uses_the_temperature(holdout_run, tmp_path, capsys):
@@ -100,6 +105,7 @@ def test_gallery_score_rejects_by_the_nearest_training_work(holdout_run, tmp_pat
     record = calibrate.calibrate_run(str(copy))["openset"]
     assert record["score"] == "gallery" and record["tar"] >= 0.95
     gallery = Gallery.load(str(copy / "gallery.npz"))
+    assert gallery.checkpoint_step == record["checkpoint_step"]  # the score's gallery is the scored checkpoint's
     data = load_config(str(ROOT / "experiments" / "quickstart.py") + ":smoke").data
     data.holdout_classes = (HELD,)
     known_scores, unknown_scores = [], []

@@ -144,6 +144,22 @@ def _eval_ops(preset: str, s: int) -> list[A.BasicTransform]:
     return [A.Resize(s, s)]
 
 
+_CV2_INTERPOLATION = {cv2.INTER_NEAREST: "nearest", cv2.INTER_LINEAR: "bilinear", cv2.INTER_CUBIC: "bicubic",
+                      cv2.INTER_AREA: "area"}
+
+
+def describe_eval(preset: str, image_size: int) -> list[dict[str, Any]]:
+    """The evaluation transform's steps as plain data (an exported model's manifest): each step's
+    Albumentations class and arguments, interpolation also by name, to redo it without artjax."""
+    steps = []
+    for op in _eval_ops(preset, image_size):
+        args = {k: v for k, v in op.to_dict()["transform"].items() if k not in ("__class_fullname__", "p")}
+        step = {"op": type(op).__name__, **args}
+        if "interpolation" in args:
+            step["interpolation_name"] = f"{_CV2_INTERPOLATION[args['interpolation']]} (OpenCV code {args['interpolation']})"
+        steps.append(step)
+    return steps
+
 
 class AlbumentationsTransform:
     """A preset as a picklable callable; each thread builds its own Compose (the random state

@@ -1,8 +1,10 @@
 """Grain input pipelines: records -> decode + augment (worker processes) -> batches.
 
-The order of examples depends only on the seed and the epoch, never on the worker count:
-shuffling and per-record random numbers are functions of (seed, epoch, position), and workers
-only parallelise the per-record work. Records travel in chunks of `batch_size` consecutive
+The order of examples depends only on the seed and the epoch, never on the worker or process
+count: shuffling is a function of (seed, epoch), a record's random numbers of (seed, epoch,
+record index), and workers only parallelise the per-record work. With several processes each
+takes its contiguous slice of every global batch, so the global batches, their order and their
+augmentation are those of one process. Records travel in chunks of `batch_size` consecutive
 positions, cut before the workers (so chunk boundaries depend on positions only): a worker
 decodes and augments a whole chunk and sends one stacked array through shared memory, instead
 of one pickled record at a time. Unreadable records travel as (id, reason) pairs beside the
@@ -61,18 +63,17 @@ class _PrepareChunk:
     """Loads and transforms a chunk of records; picklable so that grain workers can run it."""
 
     def __init__(self, source: Source, transform: Transform, errors: tuple[type[Exception], ...],
-                 seed: tuple[int, ...], chunk_size: int) -> None:
+                 seed: tuple[int, ...]) -> None:
         self.source = source
         self.transform = transform
         self.errors = errors
         self.seed = seed
-        self.chunk_size = chunk_size
 
-    def __call__(self, chunk_index: int, indices: np.ndarray) -> Chunk:
+    def __call__(self, indices: np.ndarray) -> Chunk:
         images, labels, bad = [], [], []
-        for offset, index in enumerate(indices):
-            # Seeded by position alone: independent of workers, threads and chunking.
-            rng = np.random.default_rng([*self.seed, chunk_index * self.chunk_size + offset])
+        for index in indices:
+            # Seeded by the record alone: independent of workers, threads, chunking and processes.
+            rng = np.random.default_rng([*self.seed, int(index)])
             try:
                 record = self.source.read(int(index))
             except self.errors as error:
@@ -110,10 +111,32 @@ class PipelineOptions:
     errors: tuple[type[Exception], ...] = ()
 
 
+class _Gather:
+    """`values` at `positions`: a picklable sequence (grain's workers receive the dataset)."""
+
+    def __init__(self, values: grain.MapDataset, positions: np.ndarray) -> None:
+        self.values, self.positions = values, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> int:
+        return self.values[int(self.positions[i])]
+
+
+def process_positions(n: int, global_batch: int, process_index: int, process_count: int) -> np.ndarray:
+    """The positions of an epoch's `n` that process `process_index` reads: its contiguous
+    `global_batch // process_count` slice of every full global batch, then its share of the rest."""
+    local = global_batch // process_count
+    full = n // global_batch * global_batch
+    batches = np.arange(full).reshape(-1, process_count, local)[:, process_index].reshape(-1)
+    return np.concatenate([batches, np.arange(full, n)[process_index::process_count]])
+
+
 def _batches(source: Source, order: grain.MapDataset, transform: Transform, seed: tuple[int, ...],
              batch_size: int, bad: BadRecords, options: PipelineOptions, *, drop_remainder: bool) -> grain.IterDataset:
     chunks = order.batch(batch_size, batch_fn=np.asarray)
-    chunks = chunks.map_with_index(_PrepareChunk(source, transform, options.errors, seed, batch_size))
+    chunks = chunks.map(_PrepareChunk(source, transform, options.errors, seed))
     # One read thread runs _PrepareChunk (here when workers=0, else in each worker): data.workers
     # is the one knob for parallel decoding.
     ds = chunks.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
@@ -142,16 +165,19 @@ def train_batches(
 ) -> grain.DatasetIterator:
     """A checkpointable iterator of full training batches of this process for one epoch.
 
-    The epoch's permutation is global (same on every process); each process takes every
-    `process_count`-th example of it, so processes read disjoint shards. The shard is read
-    twice over, so that when unreadable records are skipped a process still fills the same
-    number of batches as the others (the caller takes `len(source) // global batch` of them);
-    only when more than half of a shard is unreadable does the iterator run short.
+    The epoch's permutation is global (same on every process); each process takes its slice of
+    every global batch of it (`process_positions`; batch_size is the per-process batch), so
+    processes read disjoint shards. The shard is read twice over, so that when unreadable
+    records are skipped a process still fills the same number of batches as the others (the
+    caller takes `len(source) // global batch` of them); only when more than half of a shard is
+    unreadable does the iterator run short.
     """
     s = epoch_seed(seed, epoch)
-    order = grain.MapDataset.range(len(source)).shuffle(seed=s)[process_index::process_count].repeat(2)
-    return iter(_batches(source, order, transform, (s, process_index), batch_size, bad, options,
-                         drop_remainder=True))
+    shuffled = grain.MapDataset.range(len(source)).shuffle(seed=s)
+    if process_count > 1:
+        positions = process_positions(len(source), batch_size * process_count, process_index, process_count)
+        shuffled = grain.MapDataset.source(_Gather(shuffled, positions))
+    return iter(_batches(source, shuffled.repeat(2), transform, (s,), batch_size, bad, options, drop_remainder=True))
 
 
 def eval_batches(
@@ -172,7 +198,7 @@ def eval_batches(
     order = grain.MapDataset.source(np.arange(process_index, len(source), process_count))
     shard_size = -(-len(source) // process_count)  # ceiling divisions
     num_batches = -(-shard_size // batch_size)
-    ds = _batches(source, order, transform, (0, process_index), batch_size, bad, options, drop_remainder=False)
+    ds = _batches(source, order, transform, (0,), batch_size, bad, options, drop_remainder=False)
     produced = 0
     template = None
     for batch in ds:

@@ -31,8 +31,10 @@ def _scores(model: Backbone, feature_map: jax.Array) -> jax.Array:
     return logits
 
 
-def _cams(graphdef: nnx.GraphDef, state: nnx.State, images: jax.Array,
+def cams(graphdef: nnx.GraphDef, state: nnx.State, images: jax.Array,
           classes: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Traceable: (heatmaps, explained classes, pooled-features error) of normalised `images`
+    (see `gradcam`, which checks the error; an export checks it once)."""
     model = nnx.merge(graphdef, state)
     pooled, maps = model.forward_features(images)
     feature_map = maps[model.feature_stage].astype(jnp.float32)
@@ -54,7 +56,7 @@ def _cams(graphdef: nnx.GraphDef, state: nnx.State, images: jax.Array,
     return cam, chosen, pool_error
 
 
-_cams_jit = jax.jit(_cams, static_argnums=0)
+_cams_jit = jax.jit(cams, static_argnums=0)
 
 
 def gradcam(model: Backbone, images: jax.Array | np.ndarray,

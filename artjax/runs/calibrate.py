@@ -55,6 +55,10 @@ def temperature(workdir: str, step: int) -> Temperature:
     return Temperature(float(record["temperature"]), f"calibrated, temperature {record['temperature']:.4f}")
 
 
+CALIBRATION_METRICS = ("temperature", "nll_before", "nll_after", "ece_before", "ece_after")
+OPENSET_METRICS = ("threshold", "tar", "auroc", "far_at_95_tar")
+
+
 def calibrate_run(workdir: str, *, which: str | None = None, batch_size: int = 32) -> dict[str, Any]:
     """Fits T and the open-set threshold for the `which` checkpoint (None: checkpoint.select);
     writes calibration.json, openset.json and report/reliability.png, and with eval.gallery
@@ -103,6 +107,10 @@ def calibrate_run(workdir: str, *, which: str | None = None, batch_size: int = 3
                       auroc=openset.auroc(known_scores, unknown_scores),
                       far_at_95_tar=openset.false_accept_rate(unknown_scores, threshold))
     run_dir.write_openset(record)
+    # The headline figures in metrics.jsonl too, for whoever reads the run's metrics alone.
+    run_dir.replace_metrics({"split": "calibration", "step": run.step, **{k: cal[k] for k in CALIBRATION_METRICS}})
+    run_dir.replace_metrics({"split": "openset", "step": run.step, "score": name,
+                             **{k: record[k] for k in OPENSET_METRICS if k in record}})
     knn = run_gallery.write_knn(workdir, gallery, known) if gallery is not None else None
     return {"calibration": cal, "openset": record, "knn": knn}
 

@@ -91,13 +91,14 @@ class Checkpoints:
     @classmethod
     def for_run(cls, run_dir: RunDir, config: ml_collections.ConfigDict, *, training: bool = False) -> Checkpoints:
         """The checkpoints of a run, kept as its `checkpoint.*` config says. `training`: the
-        caller holds the run's lock and will save; saves cut short by a kill are removed."""
+        caller holds the run's lock and will save, with every process of the run; saves cut
+        short by a kill are removed. Otherwise this process reads alone."""
         c = config.checkpoint
         return cls(run_dir.checkpoints, keep=c.keep, keep_best=c.keep_best, best_metric=c.best_metric,
-                   clean_partial_saves=training)
+                   training=training)
 
     def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str,
-                 clean_partial_saves: bool = False) -> None:
+                 training: bool = False) -> None:
         self.best_metric = best_metric
         self._rankings: dict[int, dict[str, float] | None] = {}
         policy = policies.AnyPreservationPolicy([
@@ -110,10 +111,16 @@ class Checkpoints:
                 recorded=self._recorded_ranking,
             ),
         ])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False)
+        # Reading for evaluation, prediction or a report is one process's own business: without
+        # `active_processes` orbax would wait at barriers for processes that never come.
+        # (orbax then leaves creating the directory to its caller).
+        local = {} if training else {"create": False, "multiprocessing_options": ocp.options.MultiprocessingOptions(
+            primary_host=jax.process_index(), active_processes={jax.process_index()})}
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=False, **local)
         self.after_first_save: Callable[[], None] | None = None  # run once, after this process's first save
         self.directory = os.path.abspath(directory)
-        if clean_partial_saves and jax.process_index() == 0:
+        os.makedirs(self.directory, exist_ok=True)
+        if training and jax.process_index() == 0:
             for name in remove_partial_saves(self.directory):
                 logging.warning("removed %s: a save that a kill cut short", os.path.join(self.directory, name))
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={

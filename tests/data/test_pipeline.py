@@ -66,6 +66,21 @@ def test_same_seed_same_batches_whatever_the_worker_count():
         runs[0][0]["image"], other_epoch[0]["image"])
 
 
+def test_processes_read_their_slices_of_the_one_process_batches():
+    """Two processes' batches of 3, side by side, are one process's batches of 6: the same
+    records in the same order with the same flips (a record's randomness is its own)."""
+    source = PaintersSource(split="train", num_examples=20, min_size=24, max_size=40)
+    one = _epoch(source, 1, pipeline.BadRecords(), batch_size=6, transform=FLIP)[:3]  # 20 // 6 steps
+    shards = [list(pipeline.train_batches(source, epoch=1, batch_size=3, transform=FLIP, seed=0,
+                                          bad=pipeline.BadRecords(), options=OPTIONS, process_index=p,
+                                          process_count=2))[:3] for p in range(2)]
+    for step, batch in enumerate(one):
+        for key in ("image", "label"):
+            np.testing.assert_array_equal(batch[key], np.concatenate([shards[0][step][key], shards[1][step][key]]))
+    positions = [pipeline.process_positions(20, 6, p, 2) for p in range(2)]
+    assert sorted(np.concatenate(positions)) == list(range(20))  # disjoint, and every record read once
+
+
 def test_iterator_state_resumes_exactly():
     source = PaintersSource(split="train", num_examples=20, min_size=24, max_size=40)
     make = lambda: pipeline.train_batches(source, epoch=0, batch_size=4, transform=FLIP, seed=1,  # noqa: E731

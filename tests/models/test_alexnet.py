@@ -1,17 +1,15 @@
 import logging
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-import torchvision
-from flax import nnx
 
 from artjax import models
 from artjax.weights import store
-from parity import (abstract_param_count, assert_classifier_keeps_its_4096_layers,
-                    assert_eval_parity, assert_train_batchnorm_parity, calibrate_batchnorm,
-                    convert, convert_and_load, param_count, torch_alexnet_bn, torch_param_count)
+
+torch = pytest.importorskip("torch")  # parity with PyTorch; the 3.12 job runs without it
+torchvision = pytest.importorskip("torchvision")
+from parity import (assert_classifier_keeps_its_4096_layers, assert_eval_parity, convert,  # noqa: E402
+                    param_count, torch_param_count)
 
 
 def torch_pooled(tmodel, x):

@@ -1,10 +1,11 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import nnx
 
 from artjax.models import layers
+
+torch = pytest.importorskip("torch")  # parity with PyTorch; the 3.12 job runs without it
 
 
 def nhwc(x: torch.Tensor):

@@ -1,10 +1,10 @@
 """Runs 5 train steps of a small ResNet on a fixed batch sequence and saves losses + parameters.
 
-    python sharded_run.py OUT.npz DEVICES [PROCESS_ID NUM_PROCESSES PORT]
+    python sharded_run.py OUT.npz DEVICES
 
 DEVICES is a host device count (1 is JAX's own CPU default) or 'artjax' (the CPU defaults
 artjax's CLIs apply, artjax.runtime). Used by test_sharding.py in subprocesses,
-since XLA's host device count and jax.distributed must be set before JAX starts.
+since XLA's host device count must be set before JAX starts.
 """
 
 import os
@@ -19,12 +19,6 @@ if devices == "artjax":
 else:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={int(devices)}"
 
-import jax  # noqa: E402
-
-if len(sys.argv) > 3:
-    process_id, num_processes, port = map(int, sys.argv[3:6])
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=num_processes, process_id=process_id)
 
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
@@ -45,15 +39,12 @@ state, mesh = trainer.state, trainer.mesh
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(STEPS, BATCH, 16, 16, 3), dtype=np.uint8)
 labels = rng.integers(0, CLASSES, size=(STEPS, BATCH)).astype(np.int32)
-local = BATCH // jax.process_count()
-lo = jax.process_index() * local
 losses = []
 for i in range(STEPS):
-    batch = {"image": images[i, lo:lo + local], "label": labels[i, lo:lo + local]}
+    batch = {"image": images[i], "label": labels[i]}
     state, metrics = trainer.train_step(state, mesh_lib.to_global(batch, trainer.batch_sharding))
     losses.append(float(metrics["loss"]))
 model_state = nnx.to_flat_state(state[0])
 arrays = {"/".join(map(str, path)): np.asarray(v.get_value().addressable_shards[0].data)
           for path, v in model_state if isinstance(v, (nnx.Param, nnx.BatchStat))}
-if jax.process_index() == 0:
-    np.savez(out, losses=np.array(losses), mesh_devices=mesh.devices.size, **arrays)
+np.savez(out, losses=np.array(losses), mesh_devices=mesh.devices.size, **arrays)

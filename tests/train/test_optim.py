@@ -5,11 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import torch
 from flax import nnx
 
 from artjax.config import defaults
 from artjax.train import optim, schedules
+
+torch = pytest.importorskip("torch")  # parity with PyTorch; the 3.12 job runs without it
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(6, 3)).astype(np.float32)
