@@ -26,6 +26,7 @@ from artjax.data.painters import PaintersSource
 from artjax.eval.gallery import Gallery
 from artjax.eval.gradcam import gradcam
 from artjax.runs import export as run_export
+from artjax.runs import gallery as run_gallery
 from artjax.runs.restore import RestoredRun, load_run
 from artjax.train import setup
 from tests.conftest import ROOT
@@ -193,7 +194,7 @@ def test_neighbours_equal_predict_neighbours_and_thumbnails_stay_inside(smoke_ru
     thumbnail = model.thumbnail(found[0][0]["id"])
     assert os.path.dirname(thumbnail) == str(smoke_export / "thumbnails")
     with Image.open(thumbnail) as picture:
-        assert picture.format == "JPEG" and max(picture.size) <= run_export.THUMBNAIL_SIDE
+        assert picture.format == "JPEG" and max(picture.size) <= run_gallery.THUMBNAIL_SIDE
     assert len(os.listdir(smoke_export / "thumbnails")) == len(recorded)
     assert model.thumbnail(-1) is None and model.thumbnail(len(recorded)) is None
 

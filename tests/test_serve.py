@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-import artjax.serving
-from artjax import predict, serve
-from artjax.serving.app import create_app
-from artjax.eval.gradcam import gradcam
-from artjax.runs import calibrate
+from artjax import export, predict, serve
+from artjax.data import catalog
+from artjax.eval.gallery import Gallery
+from artjax.runs import gallery as run_gallery
 from artjax.runs.restore import load_run
+from artjax.serving.app import NEIGHBOURS, create_app
 from artjax.serving.predictor import QUADRANTS, ExportedPredictor, LivePredictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,8 +84,9 @@ def _still_serving(client, photo):
     assert response.status_code == 200 and len(response.json()["top"]) == 5
 
 
-def _predict_cli_csv(smoke_run, photo, out, view="full"):
-    assert predict.main(["--workdir", str(smoke_run), str(photo), "--view", view, "--out", str(out)]) == 0
+def _predict_cli_csv(smoke_run, photo, out, view="full", neighbours=0):
+    assert predict.main(["--workdir", str(smoke_run), str(photo), "--view", view, "--out", str(out),
+                         "--neighbours", str(neighbours)]) == 0
     with open(out, newline="") as f:
         return next(csv.DictReader(f))
 
@@ -94,13 +95,22 @@ def test_top5_equals_predict_cli_and_the_answer_holds_votes_and_gradcam(smoke_ru
     response = _post(client, photo.read_bytes())
     assert response.status_code == 200
     result = response.json()
-    row = _predict_cli_csv(smoke_run, photo, tmp_path / "full.csv")
+    row = _predict_cli_csv(smoke_run, photo, tmp_path / "full.csv", neighbours=NEIGHBOURS)
     assert [t["class"] for t in result["top"]] == [row[f"class_{r}"] for r in range(1, 6)]
     np.testing.assert_allclose([t["prob"] for t in result["top"]], [float(row[f"prob_{r}"]) for r in range(1, 6)],
                                atol=1e-6)  # the CSV's 6 decimals
     assert result["temperature"] == json.loads((smoke_run / "calibration.json").read_text())["temperature"] != 1.0
     assert result["calibration"].startswith("calibrated") and result["checkpoint"].startswith("best checkpoint")
-    assert (result["width"], result["height"]) == (640, 427) and result["neighbours"] is None
+    assert (result["width"], result["height"]) == (640, 427)
+
+    # The nearest training works are predict --neighbours': same classes, similarities and works.
+    gallery = Gallery.load(str(smoke_run / "gallery.npz"))
+    assert len(result["neighbours"]) == NEIGHBOURS
+    for rank, work in enumerate(result["neighbours"], 1):
+        assert work["class"] == row[f"neighbour_{rank}_class"]
+        assert gallery.paths[work["id"]] == row[f"neighbour_{rank}_path"]
+        assert work["similarity"] == pytest.approx(float(row[f"neighbour_{rank}_similarity"]), abs=1e-6)
+        assert work["thumbnail"] == f"/thumbnails/{work['id']}.jpg"
 
     # The votes are the quadrants view's: the CLI's crop votes count the same classes.
     quadrants = _predict_cli_csv(smoke_run, photo, tmp_path / "quadrants.csv", view="quadrants")
@@ -124,6 +134,24 @@ def test_health_classes_and_page(client, smoke_run):
     page = client.get("/")
     assert page.status_code == 200 and 'id="file"' in page.text and "<script src" not in page.text
     assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+
+
+def test_a_neighbours_thumbnail_is_its_training_image_and_only_gallery_rows_are_served(client, smoke_run, photo):
+    work = _post(client, photo.read_bytes()).json()["neighbours"][0]
+    response = client.get(work["thumbnail"])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    gallery = Gallery.load(str(smoke_run / "gallery.npz"))
+    train = catalog.open_sources(load_run(str(smoke_run)).config.data)[0]
+    source = train.read(int(gallery.indices[work["id"]]))["image"]
+    with Image.open(io.BytesIO(response.content)) as thumbnail:
+        assert thumbnail.format == "JPEG" and max(thumbnail.size) <= run_gallery.THUMBNAIL_SIDE
+        # The training image, shrunk: a JPEG of it at the same size differs only by compression.
+        expected = np.asarray(Image.fromarray(source).resize(thumbnail.size, Image.Resampling.LANCZOS), float)
+        assert np.abs(np.asarray(thumbnail.convert("RGB"), float) - expected).mean() < 8
+    for target in [f"/thumbnails/{len(gallery)}.jpg", "/thumbnails/-1.jpg", "/thumbnails/0.png",
+                   "/thumbnails/..%2fgallery.npz", "/thumbnails/gallery.npz"]:
+        response = client.get(target)
+        assert 400 <= response.status_code < 500 and response.headers["content-type"] != "image/jpeg", target
 
 
 @pytest.mark.parametrize("case", ["oversized", "chunked-oversized", "empty", "not-an-image", "truncated-jpeg",
@@ -220,89 +248,69 @@ def test_the_page_in_headless_chromium_shows_the_apis_top5(server, photo, client
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.goto(base + "/")
-            page.wait_for_function("document.getElementById('model').textContent.includes('checkpoint')")
+            # Functions, not expressions: Playwright polls an expression with eval, which the page's CSP refuses.
+            page.wait_for_function("() => document.getElementById('model').textContent.includes('checkpoint')")
             page.set_input_files("#file", str(photo))
             page.wait_for_selector("body[data-predicted]", timeout=30_000)
             names = page.locator("#top .name").all_text_contents()
             votes = page.locator("#quads .q span").all_text_contents()
             gradcam_width = page.eval_on_selector("#gradcam", "img => img.naturalWidth")
-            neighbours_hidden = page.eval_on_selector("#neighbours-panel", "panel => panel.hidden")
+            # The nearest training works, each with its thumbnail loaded from the server.
+            page.wait_for_function("() => [...document.querySelectorAll('#neighbours img')].every(i => i.complete)")
+            neighbours = page.locator("#neighbours figcaption").all_text_contents()
+            thumbnail_widths = page.eval_on_selector_all("#neighbours img", "imgs => imgs.map(i => i.naturalWidth)")
             screenshot = tmp_path / "serve.png"
             page.screenshot(path=str(screenshot), full_page=True)
-
-            # The neighbours panel, for when a predictor has a gallery: the API's answer plus two works
-            # (Playwright's route.fetch does not forward a binary multipart body, so the answer is fixed).
-            answer["neighbours"] = [{"class": "rain", "similarity": 0.91, "id": "a", "thumbnail": None},
-                                    {"class": "tower", "similarity": 0.87, "id": "b", "thumbnail": None}]
-            page.route("**/predict", lambda route: route.fulfill(json=answer))
-            page.evaluate("delete document.body.dataset.predicted")
-            page.set_input_files("#file", str(photo))  # the same file again: the page must notice it
-            page.wait_for_selector("body[data-predicted]", timeout=30_000)
-            neighbours = page.locator("#neighbours figcaption").all_text_contents()
-            shown_with_gallery = not page.eval_on_selector("#neighbours-panel", "panel => panel.hidden")
         finally:
             browser.close()
     assert names == expected
     assert len(votes) == 4 and all(v.strip() for v in votes)
-    assert gradcam_width > 0 and neighbours_hidden and not problems, problems  # CSP violations log errors
-    assert shown_with_gallery and neighbours == ["rain (0.910)", "tower (0.870)"]
+    assert gradcam_width > 0 and not problems, problems  # CSP violations log errors
+    assert neighbours == [f"{n['class']} ({n['similarity']:.3f})" for n in answer["neighbours"]]
+    assert len(thumbnail_widths) == NEIGHBOURS and all(w > 0 for w in thumbnail_widths)
     if os.environ.get("ARTJAX_UPDATE_DOCS") == "1":  # refresh the README's picture on purpose only
         shutil.copy(screenshot, os.path.join(ROOT, "docs", "serve.png"))
 
 
-@pytest.mark.parametrize("case", ["no-run", "bad-port", "port-taken", "bad-limit", "exported"])
+@pytest.mark.parametrize("case", ["no-run", "bad-port", "port-taken", "bad-limit", "not-exported"])
 def test_cli_refusals_are_one_line_with_status_2(case, smoke_run, tmp_path, capsys):
     taken = socket.create_server(("127.0.0.1", 0))  # the port-taken case's; bound before the model loads
     args = {"no-run": ["--workdir", str(tmp_path / "missing")],
             "bad-port": ["--workdir", str(smoke_run), "--port", "70000"],
             "port-taken": ["--workdir", str(smoke_run), "--port", str(taken.getsockname()[1])],
             "bad-limit": ["--workdir", str(smoke_run), "--max-upload-mb", "0"],
-            "exported": ["--model", str(tmp_path)]}[case]
-    if case == "exported" and hasattr(artjax.serving, "load"):
-        pytest.skip("artjax.serving.load exists: exported models are served (tested with the export)")
+            "not-exported": ["--model", str(tmp_path)]}[case]
     with taken:
         assert serve.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("artjax: ")
     assert {"no-run": "not an artjax run directory", "bad-port": "not a port number", "bad-limit": "must be > 0",
-            "port-taken": "in use", "exported": "exported models need artjax.serving.load (not available)"}[case] in err[0]
+            "port-taken": "in use", "not-exported": "is not an exported model (no manifest.json)"}[case] in err[0]
 
 
-class RunAsExport:
-    """The export contract (what `artjax.serving.load` returns) over a restored run: uint8 images
-    already cut to S x S go through the full view untouched, with the run's temperature."""
-
-    def __init__(self, workdir):
-        run = load_run(str(workdir))
-        self.temperature = calibrate.temperature(str(workdir), run.step).value
-        self.class_names, self.image_size = run.class_names, run.config.data.image_size
-        self.manifest = {"checkpoint": f"exported from the {run.checkpoint_name}"}
-        self._run, self._transform = run, run.eval_transform()
-        self._classifier = run.classifier(batch_size=32, temperature=self.temperature)
-
-    def prepare(self, rgb):
-        return self._transform(rgb, 0)
-
-    def probs(self, images):
-        as_is = lambda image, rng: image  # noqa: E731 - the images are the model's input already
-        predictions = self._classifier.predict(enumerate(images), view="full", transform=as_is,
-                                               image_size=self.image_size)
-        return np.stack([p.probs for _, p in predictions])
-
-    def gradcam(self, images, classes):
-        return gradcam(self._run.model, self._run.prepare()(images), classes)[0]
+@pytest.fixture(scope="module")
+def exported(smoke_run, tmp_path_factory):
+    """The smoke run's best checkpoint through python -m artjax.export, served by --model."""
+    out = tmp_path_factory.mktemp("exported")
+    assert export.main(["--workdir", str(smoke_run), "--out", str(out), "--force"]) == 0
+    return ExportedPredictor.from_dir(str(out))
 
 
-def test_an_exported_model_is_served_as_the_run_it_came_from(smoke_run, predictor, photo):
-    exported = ExportedPredictor(RunAsExport(smoke_run))
+def test_an_exported_model_is_served_as_the_run_it_came_from(exported, predictor, photo):
     rgb = np.asarray(Image.open(photo).convert("RGB"))
-    live, served = predictor.predict(rgb), exported.predict(rgb)
-    np.testing.assert_allclose(served.probs, live.probs, atol=1e-9)
+    live, served = predictor.predict(rgb, NEIGHBOURS), exported.predict(rgb, NEIGHBOURS)
+    np.testing.assert_allclose(served.probs, live.probs, atol=1e-5)
     assert [c for c, _ in served.votes] == [c for c, _ in live.votes]
     np.testing.assert_allclose([p for _, p in served.votes], [p for _, p in live.votes], atol=1e-5)
     np.testing.assert_array_equal(served.seen, live.seen)
-    np.testing.assert_allclose(served.heatmap, live.heatmap, atol=1e-6)
-    assert exported.temperature == predictor.temperature and exported.checkpoint.startswith("exported from")
+    np.testing.assert_allclose(served.heatmap, live.heatmap, atol=1e-5)
+    assert [n["id"] for n in served.neighbours] == [n["id"] for n in live.neighbours]
+    np.testing.assert_allclose([n["similarity"] for n in served.neighbours],
+                               [n["similarity"] for n in live.neighbours], atol=1e-5)
+    assert exported.temperature == predictor.temperature and "step" in exported.checkpoint
     with TestClient(create_app(exported)) as client:
-        top = _post(client, photo.read_bytes()).json()["top"]
-    assert [t["class"] for t in top] == [predictor.class_names[c] for c in np.argsort(-live.probs)[:5]]
+        answer = _post(client, photo.read_bytes()).json()
+        thumbnail = client.get(answer["neighbours"][0]["thumbnail"])
+    assert [t["class"] for t in answer["top"]] == [predictor.class_names[c] for c in np.argsort(-live.probs)[:5]]
+    # The export's thumbnail file, as the live server cuts it from the same training image.
+    assert thumbnail.status_code == 200 and thumbnail.content == predictor.thumbnail(answer["neighbours"][0]["id"])

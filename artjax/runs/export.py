@@ -20,7 +20,6 @@ still holds under the recorded record ids; a stale gallery is left out with a wa
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable
@@ -32,7 +31,6 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax import nnx
-from PIL import Image
 
 from artjax.data import catalog
 from artjax.data.augment import describe_eval
@@ -47,7 +45,6 @@ from artjax.runs.restore import RestoredRun
 FORMAT_VERSION = 1
 MODEL_FILE, GRADCAM_FILE, MANIFEST_FILE = "model.jaxexport", "gradcam.jaxexport", "manifest.json"
 GALLERY_FILE, THUMBNAILS = "gallery.npz", "thumbnails"
-THUMBNAIL_SIDE = 128
 PLATFORMS = ("cpu", "cuda")  # lowering for CUDA needs no GPU here; a GPU machine runs the same file
 
 
@@ -108,15 +105,6 @@ def _export(fn: Callable, platforms: tuple[str, ...], warnings: list[str],
         return jax.export.export(jax.jit(fn), platforms=("cpu",))(*args), ("cpu",)
 
 
-def _thumbnail(image: np.ndarray) -> bytes:
-    """A JPEG of `image` at most THUMBNAIL_SIDE px on its longest side (never enlarged)."""
-    picture = Image.fromarray(image)
-    picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    with io.BytesIO() as buffer:
-        picture.save(buffer, format="JPEG", quality=85)
-        return buffer.getvalue()
-
-
 def _write_gallery(run: RestoredRun, gallery: Gallery, out: str, warnings: list[str]) -> dict[str, Any]:
     """MODEL_DIR's gallery.npz and thumbnails; returns the manifest's 'gallery' entry. A work
     whose image cannot be read, or whose record id in the training source is no longer the
@@ -132,20 +120,14 @@ def _write_gallery(run: RestoredRun, gallery: Gallery, out: str, warnings: list[
         warnings.append(f"no thumbnails: the training source does not open ({error})")
         train = None
     for i in ids if train is not None else ():
-        index, recorded = int(gallery.indices[i]), gallery.paths[i]
         try:
-            if index >= len(train):
-                raise ValueError(f"the training source has no record {index} any more")
-            record = train.read(index)
-            if str(record["id"]) != recorded:
-                raise ValueError(f"record {index} of the training source is {record['id']}, not {recorded}")
-            image = record["image"]
+            image = run_gallery.work_image(train, gallery, int(i))
         except (*catalog.READ_ERRORS, OSError, ValueError) as error:
-            logging.warning("export: no thumbnail for gallery work %d (%s): %s", i, recorded, error)
+            logging.warning("export: no thumbnail for gallery work %d (%s): %s", i, gallery.paths[i], error)
             missing.append(int(i))
             continue
         with open(os.path.join(out, THUMBNAILS, f"{i}.jpg"), "wb") as f:
-            f.write(_thumbnail(image))
+            f.write(run_gallery.thumbnail_jpeg(image))
     if train is not None and missing:
         warnings.append(f"{len(missing)} of {len(ids)} gallery works have no thumbnail (unreadable), e.g. id "
                         f"{missing[0]} ({gallery.paths[missing[0]]})")

@@ -10,16 +10,21 @@ evaluators report a frozen representation). A gallery belongs to one checkpoint 
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from artjax.data import catalog
+from artjax.data.sources import Source
 from artjax.eval import report
 from artjax.eval.gallery import Gallery
 from artjax.eval.inference import Classifier
 from artjax.rundir import RunDir
 from artjax.runs.restore import RestoredRun
+
+THUMBNAIL_SIDE = 128  # px, the longest side of a work's thumbnail (export, serve)
 
 
 class StaleGallery(ValueError):
@@ -51,6 +56,27 @@ def load(workdir: str, *, step: int, view: str | None = None) -> Gallery | None:
                            f"{gallery.checkpoint_step}, view {gallery.view}; these embeddings come from step {step}, "
                            f"view {view or gallery.view} (choose that checkpoint and view, or rerun the run's end to rebuild it)")
     return gallery
+
+
+def work_image(train: Source, gallery: Gallery, i: int) -> np.ndarray:
+    """Gallery work `i`'s image, read from the training source; ValueError when the source no
+    longer holds it under the record id the gallery recorded (the data changed since the run)."""
+    index, recorded = int(gallery.indices[i]), gallery.paths[i]
+    if index >= len(train):
+        raise ValueError(f"the training source has no record {index} any more")
+    record = train.read(index)
+    if str(record["id"]) != recorded:
+        raise ValueError(f"record {index} of the training source is {record['id']}, not {recorded}")
+    return record["image"]
+
+
+def thumbnail_jpeg(image: np.ndarray) -> bytes:
+    """A JPEG of `image` at most THUMBNAIL_SIDE px on its longest side (never enlarged)."""
+    picture = Image.fromarray(image)
+    picture.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    with io.BytesIO() as buffer:
+        picture.save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
 
 
 def write_knn(workdir: str, gallery: Gallery, known: report.Evaluation) -> dict[str, Any]:

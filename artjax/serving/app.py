@@ -3,17 +3,19 @@
     GET  /          the page (page.html: one self-contained file, no CDN, no build step)
     GET  /health    {"status": "ok", "checkpoint", "classes", "temperature", "calibration"}
     GET  /classes   {"classes": [names]}
+    GET  /thumbnails/{id}.jpg   gallery work `id`'s thumbnail (an integer: the answer's neighbours name them)
     POST /predict   multipart/form-data with the file field `image` ->
                     {"top": [{"class", "prob"}] (5 at most), "votes": [{"quadrant", "class", "prob"}]
                      or null, "gradcam_png": base64 PNG or null, "gradcam_class", "gradcam_uniform",
-                     "neighbours":
-                     list or null, "temperature", "calibration", "checkpoint", "width", "height"}
+                     "neighbours": [{"class", "similarity", "id", "thumbnail"}] or null,
+                     "temperature", "calibration", "checkpoint", "width", "height"}
 
 Every refusal is a JSON {"detail": message}: 413 for a body over the upload limit (a declared
 Content-Length is refused before the body is read; without one the bytes are counted as they
 arrive), 415 for a request that is not multipart/form-data, 400 for a missing field or a file
 that does not decode (artjax.data.decode: empty, truncated, not an image), 413 for an image over
-the decompression-bomb limit. No route reads a file named by the request. Decoding and the model
+the decompression-bomb limit. No route reads a file named by the request: a thumbnail is asked
+for by its gallery row number. Decoding and the model
 run in Starlette's thread pool, the model under one lock, so the event loop keeps answering.
 """
 
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -116,8 +118,7 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = 20 * 2**20) -> F
         except DecodeError as error:
             raise HTTPException(400, f"artjax: {error}") from None
         with model_lock:
-            result = predictor.predict(rgb)
-            neighbours = predictor.neighbours(rgb, NEIGHBOURS)
+            result = predictor.predict(rgb, NEIGHBOURS)
         order = np.argsort(-result.probs, kind="stable")[:TOP_K]
         top = int(order[0])
         overlay = None if result.heatmap is None else _png(plots.heatmap_overlay(result.seen, result.heatmap))
@@ -127,7 +128,7 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = 20 * 2**20) -> F
                 "gradcam_png": overlay, "gradcam_class": names[top],
                 # Small inputs can leave a 1x1 feature map: a heatmap with nothing spatial to show.
                 "gradcam_uniform": None if result.heatmap is None else bool(np.ptp(result.heatmap) < 1e-6),
-                "neighbours": neighbours,
+                "neighbours": result.neighbours,
                 "temperature": predictor.temperature, "calibration": predictor.calibration,
                 "checkpoint": predictor.checkpoint, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
 
@@ -143,6 +144,14 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = 20 * 2**20) -> F
     @app.get("/classes")
     def classes() -> dict[str, list[str]]:
         return {"classes": names}
+
+    @app.get("/thumbnails/{work_id:int}.jpg")
+    def thumbnail(work_id: int) -> Response:
+        jpeg = predictor.thumbnail(work_id)
+        if jpeg is None:
+            raise HTTPException(404, f"artjax: no thumbnail for gallery work {work_id}")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600",
+                                                                  "X-Content-Type-Options": "nosniff"})
 
     @app.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
