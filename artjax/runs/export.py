@@ -54,7 +54,9 @@ def export_view(run: RestoredRun) -> str:
     return "pyramid" if hasattr(run.model, "levels") else "full"
 
 
-def _probabilities_fn(run: RestoredRun, temperature: float) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
+def probabilities_fn(run: RestoredRun, temperature: float) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
+    """The function model.jaxexport holds: uint8 images -> (probabilities softmax(logits / T),
+    unit embeddings), the parameters closed over (also the input of an ONNX conversion)."""
     graphdef, state = nnx.split(run.model)
     levels = tuple(run.model.levels) if hasattr(run.model, "levels") else None
     view = views.get(export_view(run))
@@ -150,7 +152,7 @@ def export_run(run: RestoredRun, workdir: str, out: str) -> dict[str, Any]:
     else:
         shape, layout = jax.export.symbolic_shape(f"b, {size}, {size}, 3"), "NHWC"
     images = jax.ShapeDtypeStruct(shape, jnp.uint8)
-    exported, platforms = _export(_probabilities_fn(run, calibrated.value), PLATFORMS, warnings, images)
+    exported, platforms = _export(probabilities_fn(run, calibrated.value), PLATFORMS, warnings, images)
     files = {MODEL_FILE: exported}
     unsupported = _gradcam_supported(run)
     if unsupported is None:
