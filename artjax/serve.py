@@ -24,7 +24,7 @@ from absl import logging
 
 from artjax.config import ConfigError
 from artjax.runs.restore import WHICH
-from artjax.serving.app import create_app
+from artjax.serving.app import NEIGHBOURS, create_app
 from artjax.serving.predictor import ExportedPredictor, LivePredictor, ModelUnavailable, Predictor
 
 
@@ -83,7 +83,7 @@ def serve(args: argparse.Namespace) -> int:
     with listening:
         predictor = _predictor(args)
         print(f"artjax: compiling the model ({predictor.checkpoint}) ...", file=sys.stderr)
-        predictor.predict(np.full((64, 64, 3), 128, np.uint8))  # the first request should not wait for XLA
+        predictor.predict(np.full((64, 64, 3), 128, np.uint8), NEIGHBOURS)  # the first request should not wait for XLA
         if not _is_loopback(args.host):
             print(f"artjax: warning: serving on {args.host}, not a loopback address: anyone who can reach it can "
                   f"use the model (there is no authentication)", file=sys.stderr)
