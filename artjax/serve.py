@@ -20,16 +20,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import uvicorn
-from absl import logging
 
 from artjax.config import ConfigError
+from artjax.runs.command import UsageError, run_command
 from artjax.runs.restore import WHICH
 from artjax.serving.app import NEIGHBOURS, create_app
 from artjax.serving.predictor import ExportedPredictor, LivePredictor, ModelUnavailable, Predictor
-
-
-class UsageError(Exception):
-    """A command the tool cannot carry out at all (exit status 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,13 +91,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-    try:
-        return serve(args)
-    except UsageError as error:
-        print(f"artjax: {error}", file=sys.stderr)
-        return 2
+    return run_command(serve, _parser().parse_args(argv))
 
 
 if __name__ == "__main__":
